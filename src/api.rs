@@ -1,0 +1,304 @@
+//! The SQL surface: every `#[pg_extern]` of pg_clip lives here. Each function is the straight line
+//! limits -> decode/preprocess -> infer -> normalise -> vector datum; failures leave through
+//! `error::ClipError`, so every one carries a SQLSTATE.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use pgrx::prelude::*;
+use pgrx::JsonB;
+
+use crate::error::{ClipError, OrReport};
+use crate::inference::{self, InferenceError, Stop};
+use crate::model::{self, Encoder, Tower};
+use crate::preprocess::{self, TENSOR_LEN};
+use crate::settings;
+use crate::tokenizer::{self, CONTEXT_LENGTH};
+use crate::vector::Vector;
+
+/// Embeds one encoded image (JPEG, PNG, WebP, GIF, BMP) into a unit-length CLIP vector.
+#[pg_extern(stable, strict, parallel_safe, cost = 10000)]
+fn clip_embed_image(image: &[u8]) -> Vector {
+    let mut out = embed_images(&[Some(image)], false).or_report();
+    Vector(out.pop().flatten().unwrap_or_default())
+}
+
+/// Embeds many images in batched forward passes; order is preserved and a NULL element gives NULL.
+#[pg_extern(stable, strict, parallel_safe, cost = 10000)]
+fn clip_embed_images(images: Array<&[u8]>) -> Vec<Option<Vector>> {
+    let items: Vec<Option<&[u8]>> = images.iter().collect();
+    embed_images(&items, true).or_report().into_iter().map(|v| v.map(Vector)).collect()
+}
+
+/// Like clip_embed_images, but a bad element comes back as a row with its error instead of failing the
+/// call: what a backfill needs so one bad thumbnail cannot sink its batch. A missing or broken model
+/// still raises, so a misconfiguration fails fast instead of marking every row failed.
+#[pg_extern(stable, strict, parallel_safe, cost = 10000)]
+fn clip_try_embed_images(
+    images: Array<&[u8]>,
+) -> TableIterator<
+    'static,
+    (
+        name!(ord, i32),
+        name!(embedding, Option<Vector>),
+        name!(error_sqlstate, Option<String>),
+        name!(error_message, Option<String>),
+    ),
+> {
+    let items: Vec<Option<&[u8]>> = images.iter().collect();
+    let rows = try_embed_images(&items).or_report();
+    TableIterator::new(rows.into_iter().enumerate().map(|(i, r)| match r {
+        Ok(v) => ((i + 1) as i32, v.map(Vector), None, None),
+        Err(e) => ((i + 1) as i32, None, Some(crate::error::sqlstate_text(e.sqlstate())), Some(e.message())),
+    }))
+}
+
+/// One embedding for a multi-frame scene: all frames in one batch, then the L2-normalised mean of
+/// their unit embeddings (mean pooling; NULL frames are skipped, all-NULL gives NULL).
+#[pg_extern(stable, strict, parallel_safe, cost = 10000)]
+fn clip_embed_frames(frames: Array<&[u8]>) -> Option<Vector> {
+    let items: Vec<Option<&[u8]>> = frames.iter().collect();
+    let rows: Vec<Vec<f32>> = embed_images(&items, true).or_report().into_iter().flatten().collect();
+    if rows.is_empty() {
+        return None;
+    }
+    match inference::mean_pool(&rows) {
+        Some(v) => Some(Vector(v)),
+        None => ClipError::Inference("the frames' embeddings cancel out; no mean direction".into()).report(),
+    }
+}
+
+/// Loads the configured image model (raising if it is missing) and returns what rows record about it.
+#[pg_extern(stable, parallel_safe)]
+fn clip_image_model_identity() -> JsonB {
+    let enc = encoder(Tower::Image).or_report();
+    let id = &enc.identity;
+    JsonB(serde_json::json!({
+        "name": id.name,
+        "pretrained": id.pretrained,
+        "flavor": id.flavor,
+        "sha256": id.sha256,
+        "path": id.path,
+        "preprocess_version": preprocess::PREPROCESS_VERSION,
+    }))
+}
+
+/// Fetches an image from an http(s) URL under the clip.http_* limits; internal addresses are refused
+/// unless allowlisted. Cancel and statement_timeout interrupt a slow download.
+#[pg_extern(volatile, strict, parallel_safe)]
+fn clip_fetch_url(url: &str) -> Vec<u8> {
+    let policy = settings::fetch_policy();
+    let pending = || unsafe { pg_sys::InterruptPending != 0 };
+    match crate::fetch::fetch(url, &policy, &pending) {
+        Ok(body) => body,
+        Err(crate::fetch::FetchError::Interrupted) => {
+            pgrx::check_for_interrupts!();
+            ClipError::Fetch(crate::fetch::FetchError::Interrupted).report()
+        }
+        Err(e) => ClipError::Fetch(e).report(),
+    }
+}
+
+/// Embeds one text with the CLIP text tower.
+#[pg_extern(stable, strict, parallel_safe, cost = 5000)]
+fn clip_embed_text(text: &str) -> Vector {
+    let mut out = embed_texts(&[Some(text)]).or_report();
+    Vector(out.pop().flatten().unwrap_or_default())
+}
+
+/// Embeds many texts in batched forward passes; order is preserved and a NULL element gives NULL.
+#[pg_extern(stable, strict, parallel_safe, cost = 5000)]
+fn clip_embed_texts(texts: Array<&str>) -> Vec<Option<Vector>> {
+    let items: Vec<Option<&str>> = texts.iter().collect();
+    embed_texts(&items).or_report().into_iter().map(|v| v.map(Vector)).collect()
+}
+
+/// CLIP token ids for a text, exactly as open_clip's tokenizer produces them (77 ids, zero padded).
+#[pg_extern(immutable, strict, parallel_safe)]
+fn clip_tokenize(text: &str) -> Vec<i64> {
+    check_text(text).or_report();
+    tokenizer::global().tokenize(text).to_vec()
+}
+
+fn check_text(text: &str) -> Result<(), ClipError> {
+    let limit = settings::max_text_bytes();
+    if text.len() > limit { Err(ClipError::TextTooLong { bytes: text.len(), limit }) } else { Ok(()) }
+}
+
+/// The configured model paths and, for towers this backend has loaded, their identity.
+#[pg_extern(stable, parallel_safe)]
+fn clip_model_info() -> JsonB {
+    let loaded = model::loaded();
+    let tower_info = |tower: Tower, setting: String| {
+        let path = model::resolve_path(&setting, &share_dir());
+        let held = loaded.iter().find(|(t, id, _, _)| *t == tower && id.path == path.display().to_string());
+        serde_json::json!({
+            "setting": setting,
+            "path": path.display().to_string(),
+            "exists": path.is_file(),
+            "loaded": held.is_some(),
+            "preloaded": held.map(|(_, _, _, pre)| *pre),
+            "load_ms": held.map(|(_, _, ms, _)| *ms),
+            "identity": held.map(|(_, id, _, _)| id),
+        })
+    };
+    JsonB(serde_json::json!({
+        "image": tower_info(Tower::Image, settings::image_model_path()),
+        "text": tower_info(Tower::Text, settings::text_model_path()),
+        "preprocess_version": preprocess::PREPROCESS_VERSION,
+        "embedding_dim": model::EMBED_DIM,
+    }))
+}
+
+pub(crate) fn share_dir() -> PathBuf {
+    let mut buf = [0 as std::ffi::c_char; pg_sys::MAXPGPATH as usize];
+    unsafe {
+        pg_sys::get_share_path(std::ptr::addr_of!(pg_sys::my_exec_path) as *const _, buf.as_mut_ptr());
+        PathBuf::from(std::ffi::CStr::from_ptr(buf.as_ptr()).to_string_lossy().into_owned())
+    }
+}
+
+/// Called from _PG_init in the postmaster when clip.preload is on. A failure is logged, never fatal:
+/// the server must start even when a model file is missing, and backends then load lazily.
+pub fn preload_models() {
+    for (tower, setting) in [(Tower::Image, settings::image_model_path()), (Tower::Text, settings::text_model_path())] {
+        let path = model::resolve_path(&setting, &share_dir());
+        match model::preload(tower, &path) {
+            Ok(ms) => pgrx::log!("pg_clip: preloaded {tower} model {} in {ms:.0} ms", path.display()),
+            Err(e) => pgrx::warning!("pg_clip: could not preload {tower} model: {e}"),
+        }
+    }
+}
+
+pub fn encoder(tower: Tower) -> Result<Arc<Encoder>, ClipError> {
+    let setting = match tower {
+        Tower::Image => settings::image_model_path(),
+        Tower::Text => settings::text_model_path(),
+    };
+    Ok(model::cached(tower, &model::resolve_path(&setting, &share_dir()))?)
+}
+
+/// Per-call deadline from clip.timeout_ms; statement_timeout and cancel arrive as interrupts.
+struct Deadline {
+    started: Instant,
+    limit: Option<std::time::Duration>,
+}
+
+impl Deadline {
+    fn start() -> Self {
+        Deadline { started: Instant::now(), limit: settings::timeout() }
+    }
+
+    /// Services pending interrupts (raising query_canceled on cancel or statement_timeout) and checks
+    /// the per-call limit.
+    fn check(&self) -> Result<(), ClipError> {
+        pgrx::check_for_interrupts!();
+        match self.limit {
+            Some(limit) if self.started.elapsed() > limit => Err(ClipError::Timeout { limit_ms: limit.as_millis() }),
+            _ => Ok(()),
+        }
+    }
+
+    fn checkpoint(&self) -> impl FnMut() -> Result<(), Stop> + '_ {
+        move || self.check().map_err(|_| Stop)
+    }
+
+    fn inference_error(&self, e: InferenceError) -> ClipError {
+        match e {
+            InferenceError::Stopped => {
+                ClipError::Timeout { limit_ms: self.limit.map(|l| l.as_millis()).unwrap_or_default() }
+            }
+            other => ClipError::Inference(other.to_string()),
+        }
+    }
+}
+
+/// `numbered` names the 1-based array position in errors (batch calls).
+pub fn embed_images(items: &[Option<&[u8]>], numbered: bool) -> Result<Vec<Option<Vec<f32>>>, ClipError> {
+    let deadline = Deadline::start();
+    // The model is loaded before any decoding so a missing model fails once, up front.
+    let encoder = encoder(Tower::Image)?;
+    let limits = settings::image_limits();
+    let present: Vec<usize> = (0..items.len()).filter(|&i| items[i].is_some()).collect();
+    let mut out: Vec<Option<Vec<f32>>> = vec![None; items.len()];
+    for chunk in present.chunks(settings::max_batch_size()) {
+        let mut pixels = vec![0f32; chunk.len() * TENSOR_LEN];
+        for (slot, &i) in chunk.iter().enumerate() {
+            deadline.check()?;
+            let bytes = items[i].unwrap_or_default();
+            preprocess::preprocess_into(bytes, &limits, &mut pixels[slot * TENSOR_LEN..(slot + 1) * TENSOR_LEN])
+                .map_err(|source| ClipError::Image { index: numbered.then_some(i + 1), source })?;
+        }
+        let rows = inference::embed_images(&encoder, pixels, chunk.len(), &mut deadline.checkpoint())
+            .map_err(|e| deadline.inference_error(e))?;
+        for (&i, row) in chunk.iter().zip(rows) {
+            out[i] = Some(row);
+        }
+    }
+    Ok(out)
+}
+
+/// Per-element results: preprocessing failures are returned, inference and model failures raised.
+pub fn try_embed_images(items: &[Option<&[u8]>]) -> Result<Vec<Result<Option<Vec<f32>>, ClipError>>, ClipError> {
+    let deadline = Deadline::start();
+    let encoder = encoder(Tower::Image)?;
+    let limits = settings::image_limits();
+    let mut out: Vec<Result<Option<Vec<f32>>, ClipError>> = items.iter().map(|_| Ok(None)).collect();
+    let mut good: Vec<usize> = Vec::new();
+    let mut pixels: Vec<f32> = Vec::new();
+    let batch = settings::max_batch_size();
+    let mut flush = |good: &mut Vec<usize>, pixels: &mut Vec<f32>, out: &mut Vec<Result<Option<Vec<f32>>, ClipError>>| {
+        if good.is_empty() {
+            return Ok(());
+        }
+        let rows = inference::embed_images(&encoder, std::mem::take(pixels), good.len(), &mut deadline.checkpoint())
+            .map_err(|e| deadline.inference_error(e))?;
+        for (&i, row) in good.iter().zip(rows) {
+            out[i] = Ok(Some(row));
+        }
+        good.clear();
+        Ok::<(), ClipError>(())
+    };
+    for (i, item) in items.iter().enumerate() {
+        let Some(bytes) = item else { continue };
+        deadline.check()?;
+        let start = pixels.len();
+        pixels.resize(start + TENSOR_LEN, 0.0);
+        match preprocess::preprocess_into(bytes, &limits, &mut pixels[start..]) {
+            Ok(()) => good.push(i),
+            Err(source) => {
+                pixels.truncate(start);
+                out[i] = Err(ClipError::Image { index: Some(i + 1), source });
+            }
+        }
+        if good.len() == batch {
+            flush(&mut good, &mut pixels, &mut out)?;
+        }
+    }
+    flush(&mut good, &mut pixels, &mut out)?;
+    Ok(out)
+}
+
+pub fn embed_texts(items: &[Option<&str>]) -> Result<Vec<Option<Vec<f32>>>, ClipError> {
+    let deadline = Deadline::start();
+    let encoder = encoder(Tower::Text)?;
+    let tok = tokenizer::global();
+    let present: Vec<usize> = (0..items.len()).filter(|&i| items[i].is_some()).collect();
+    let mut out: Vec<Option<Vec<f32>>> = vec![None; items.len()];
+    for chunk in present.chunks(settings::max_batch_size()) {
+        let mut ids = Vec::with_capacity(chunk.len() * CONTEXT_LENGTH);
+        for &i in chunk {
+            deadline.check()?;
+            let text = items[i].unwrap_or_default();
+            check_text(text)?;
+            ids.extend_from_slice(&tok.tokenize(text));
+        }
+        let rows = inference::embed_tokens(&encoder, ids, chunk.len(), &mut deadline.checkpoint())
+            .map_err(|e| deadline.inference_error(e))?;
+        for (&i, row) in chunk.iter().zip(rows) {
+            out[i] = Some(row);
+        }
+    }
+    Ok(out)
+}

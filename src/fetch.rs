@@ -1,0 +1,373 @@
+//! Fetching images from http(s) URLs (object storage thumbnails) for URL-kind backfill sources.
+//!
+//! The server must not become a proxy into its own network: after DNS resolution, and again on every
+//! redirect, addresses that are loopback, private, link-local (incl. the 169.254.169.254 metadata
+//! service), multicast, unspecified or otherwise non-global are refused unless the URL's host is named in
+//! `clip.http_allow_hosts`. The body limit is enforced while streaming, so a lying or absent
+//! Content-Length cannot make the backend buffer more than the limit. No pgrx here: the caller passes
+//! an `interrupted` probe, polled while waiting, so query cancel stops a slow download.
+
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct FetchPolicy {
+    pub connect_timeout: Duration,
+    pub total_timeout: Duration,
+    pub max_bytes: usize,
+    pub max_redirects: usize,
+    /// Lower-case host names (or IP literals) exempt from the address checks.
+    pub allow_hosts: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum FetchError {
+    InvalidUrl(String),
+    Refused { host: String, addr: String },
+    Timeout,
+    TooLarge { limit: usize },
+    TooManyRedirects { limit: usize },
+    Status { code: u16, reason: String },
+    Network(String),
+    Interrupted,
+}
+
+impl std::fmt::Display for FetchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FetchError::InvalidUrl(m) => write!(f, "invalid image URL: {m}"),
+            FetchError::Refused { host, addr } => write!(
+                f,
+                "refusing to fetch from {host}: it resolves to the non-public address {addr} (allowlist it in clip.http_allow_hosts)"
+            ),
+            FetchError::Timeout => f.write_str("image fetch timed out"),
+            FetchError::TooLarge { limit } => write!(f, "image body exceeds clip.http_max_bytes ({limit} bytes)"),
+            FetchError::TooManyRedirects { limit } => write!(f, "more than clip.http_max_redirects ({limit}) redirects"),
+            FetchError::Status { code, reason } => write!(f, "image fetch failed: HTTP {code} {reason}"),
+            FetchError::Network(m) => write!(f, "image fetch failed: {m}"),
+            FetchError::Interrupted => f.write_str("interrupted"),
+        }
+    }
+}
+
+impl std::error::Error for FetchError {}
+
+/// Globally routable unicast only: everything a tenant's URL must never reach inside our network.
+pub fn is_forbidden(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_multicast()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || o[0] == 0
+                || (o[0] == 100 && (o[1] & 0xc0) == 64) // 100.64/10 carrier-grade NAT
+                || (o[0] == 192 && o[1] == 0 && o[2] == 0) // 192.0.0/24 IETF protocol assignments
+                || (o[0] == 198 && (o[1] & 0xfe) == 18) // 198.18/15 benchmarking
+                || o[0] >= 240 // reserved
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_forbidden(IpAddr::V4(v4));
+            }
+            let s = v6.segments();
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (s[0] & 0xfe00) == 0xfc00 // unique local, incl. fd00:ec2::254 metadata
+                || (s[0] & 0xffc0) == 0xfe80 // link-local
+                || (s[0] & 0xffc0) == 0xfec0 // site-local (deprecated)
+                || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
+                || (s[0] == 0x0064 && s[1] == 0xff9b) // NAT64 can reach private v4
+                || (s[0] == 0 && s[1] == 0 && s[2] == 0 && s[3] == 0 && s[4] == 0 && s[5] == 0) // v4-compatible
+        }
+    }
+}
+
+fn allowed(policy: &FetchPolicy, host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+    policy.allow_hosts.iter().any(|h| *h == host)
+}
+
+/// Checks the scheme and, for IP-literal hosts (which skip DNS), the address itself.
+fn check_url(policy: &FetchPolicy, url: &reqwest::Url) -> Result<(), FetchError> {
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(FetchError::InvalidUrl(format!("scheme \"{}\" is not http or https", url.scheme())));
+    }
+    let host = url.host_str().ok_or_else(|| FetchError::InvalidUrl("no host".into()))?;
+    if allowed(policy, host) {
+        return Ok(());
+    }
+    let literal = match url.host() {
+        Some(url::Host::Ipv4(v4)) => Some(IpAddr::V4(v4)),
+        Some(url::Host::Ipv6(v6)) => Some(IpAddr::V6(v6)),
+        _ => None,
+    };
+    match literal {
+        Some(ip) if is_forbidden(ip) => Err(FetchError::Refused { host: host.into(), addr: ip.to_string() }),
+        _ => Ok(()),
+    }
+}
+
+/// Resolves with the system resolver, then drops forbidden addresses unless the host is allowlisted.
+/// Because reqwest connects only to what this returns, the check cannot be raced by a second lookup
+/// (DNS rebinding).
+struct GuardedResolver {
+    policy: Arc<FetchPolicy>,
+}
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let policy = self.policy.clone();
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let addrs: Vec<SocketAddr> = (host.as_str(), 0)
+                .to_socket_addrs()
+                .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { Box::new(e) })?
+                .collect();
+            if allowed(&policy, &host) {
+                return Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs);
+            }
+            if let Some(bad) = addrs.iter().find(|a| is_forbidden(a.ip())) {
+                // Refuse the whole name if any address is internal: a name that mixes public and private
+                // answers is a rebinding setup, not a CDN.
+                let err = FetchError::Refused { host: host.clone(), addr: bad.ip().to_string() };
+                return Err(Box::new(err) as Box<dyn std::error::Error + Send + Sync>);
+            }
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// Digs our own error back out of reqwest's error chain, so refusals are reported as refusals.
+fn classify(e: &reqwest::Error) -> FetchError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if let Some(fe) = s.downcast_ref::<FetchError>() {
+            return fe.clone();
+        }
+        source = s.source();
+    }
+    if e.is_timeout() {
+        FetchError::Timeout
+    } else {
+        let mut msg = e.to_string();
+        let mut source = std::error::Error::source(e);
+        while let Some(s) = source {
+            msg = format!("{msg}: {s}");
+            source = s.source();
+        }
+        FetchError::Network(msg)
+    }
+}
+
+/// Fetches `url`; `interrupted` is polled every 20 ms and aborts the transfer when it returns true.
+pub fn fetch(url: &str, policy: &FetchPolicy, interrupted: &dyn Fn() -> bool) -> Result<Vec<u8>, FetchError> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| FetchError::InvalidUrl(e.to_string()))?;
+    check_url(policy, &parsed)?;
+    let shared = Arc::new(policy.clone());
+    let redirect_policy = {
+        let policy = shared.clone();
+        reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() > policy.max_redirects {
+                return attempt.error(FetchError::TooManyRedirects { limit: policy.max_redirects });
+            }
+            match check_url(&policy, attempt.url()) {
+                Ok(()) => attempt.follow(),
+                Err(e) => attempt.error(e),
+            }
+        })
+    };
+    let client = reqwest::Client::builder()
+        .connect_timeout(policy.connect_timeout)
+        .timeout(policy.total_timeout)
+        .redirect(redirect_policy)
+        .dns_resolver(Arc::new(GuardedResolver { policy: shared }))
+        .no_proxy()
+        .user_agent(concat!("pg_clip/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| FetchError::Network(e.to_string()))?;
+    // A current-thread runtime on the backend's own thread: no worker threads, and the interrupt
+    // probe runs between I/O events.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()
+        .map_err(|e| FetchError::Network(e.to_string()))?;
+    let max_bytes = policy.max_bytes;
+    let transfer = async move {
+        let mut resp = client.get(parsed).send().await.map_err(|e| classify(&e))?;
+        let status = resp.status();
+        if !status.is_success() {
+            return Err(FetchError::Status {
+                code: status.as_u16(),
+                reason: status.canonical_reason().unwrap_or("").to_string(),
+            });
+        }
+        if resp.content_length().is_some_and(|n| n > max_bytes as u64) {
+            return Err(FetchError::TooLarge { limit: max_bytes });
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| classify(&e))? {
+            if body.len() + chunk.len() > max_bytes {
+                return Err(FetchError::TooLarge { limit: max_bytes });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    };
+    runtime.block_on(async {
+        tokio::pin!(transfer);
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        loop {
+            tokio::select! {
+                result = &mut transfer => return result,
+                _ = tick.tick() => if interrupted() { return Err(FetchError::Interrupted) },
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+
+    fn policy(allow: &[&str]) -> FetchPolicy {
+        FetchPolicy {
+            connect_timeout: Duration::from_secs(2),
+            total_timeout: Duration::from_secs(2),
+            max_bytes: 1000,
+            max_redirects: 2,
+            allow_hosts: allow.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    /// Serves `responses` in order, one connection each, on a loopback port.
+    fn serve(responses: Vec<Vec<u8>>) -> u16 {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for resp in responses {
+                let Ok((mut s, _)) = listener.accept() else { return };
+                let mut buf = [0u8; 2048];
+                let _ = s.read(&mut buf);
+                let _ = s.write_all(&resp);
+            }
+        });
+        port
+    }
+
+    fn ok_body(body: &[u8]) -> Vec<u8> {
+        let mut r = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len()).into_bytes();
+        r.extend_from_slice(body);
+        r
+    }
+
+    #[test]
+    fn forbidden_ranges() {
+        for ip in ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "0.0.0.0", "224.0.0.1",
+                   "100.64.0.1", "::1", "fe80::1", "fd00:ec2::254", "::ffff:127.0.0.1", "ff02::1", "::"] {
+            assert!(is_forbidden(ip.parse().unwrap()), "{ip} must be refused");
+        }
+        for ip in ["8.8.8.8", "151.101.1.69", "2606:4700::1111"] {
+            assert!(!is_forbidden(ip.parse().unwrap()), "{ip} is public");
+        }
+    }
+
+    #[test]
+    fn loopback_refused_unless_allowlisted() {
+        let port = serve(vec![ok_body(b"hello")]);
+        let url = format!("http://127.0.0.1:{port}/x.jpg");
+        assert!(matches!(fetch(&url, &policy(&[]), &|| false), Err(FetchError::Refused { .. })));
+        assert_eq!(fetch(&url, &policy(&["127.0.0.1"]), &|| false).unwrap(), b"hello");
+    }
+
+    #[test]
+    fn localhost_name_is_refused_after_resolution() {
+        let err = fetch("http://localhost:9/x.jpg", &policy(&[]), &|| false).unwrap_err();
+        assert!(matches!(err, FetchError::Refused { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn non_http_schemes_are_refused() {
+        for url in ["file:///etc/passwd", "ftp://example.com/x", "gopher://x/"] {
+            assert!(matches!(fetch(url, &policy(&[]), &|| false), Err(FetchError::InvalidUrl(_))), "{url}");
+        }
+    }
+
+    #[test]
+    fn http_errors_are_reported_with_status() {
+        let port = serve(vec![b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec()]);
+        let err = fetch(&format!("http://127.0.0.1:{port}/"), &policy(&["127.0.0.1"]), &|| false).unwrap_err();
+        assert_eq!(err, FetchError::Status { code: 404, reason: "Not Found".into() });
+    }
+
+    #[test]
+    fn body_limit_is_enforced_while_streaming() {
+        // No Content-Length: only the streaming check can stop it.
+        let mut resp = b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n".to_vec();
+        resp.extend(vec![b'x'; 5000]);
+        let port = serve(vec![resp]);
+        let err = fetch(&format!("http://127.0.0.1:{port}/"), &policy(&["127.0.0.1"]), &|| false).unwrap_err();
+        assert_eq!(err, FetchError::TooLarge { limit: 1000 });
+    }
+
+    #[test]
+    fn redirect_to_internal_address_is_refused() {
+        let redirect = b"HTTP/1.1 302 Found\r\nLocation: http://169.254.169.254/latest/meta-data\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec();
+        let port = serve(vec![redirect]);
+        let err = fetch(&format!("http://127.0.0.1:{port}/"), &policy(&["127.0.0.1"]), &|| false).unwrap_err();
+        assert!(matches!(err, FetchError::Refused { ref addr, .. } if addr == "169.254.169.254"), "{err:?}");
+    }
+
+    #[test]
+    fn redirect_limit() {
+        let port = {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = listener.local_addr().unwrap().port();
+            std::thread::spawn(move || {
+                for _ in 0..5 {
+                    let Ok((mut s, _)) = listener.accept() else { return };
+                    let mut buf = [0u8; 2048];
+                    let _ = s.read(&mut buf);
+                    let resp = format!("HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:{port}/next\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                    let _ = s.write_all(resp.as_bytes());
+                }
+            });
+            port
+        };
+        let err = fetch(&format!("http://127.0.0.1:{port}/"), &policy(&["127.0.0.1"]), &|| false).unwrap_err();
+        assert_eq!(err, FetchError::TooManyRedirects { limit: 2 });
+    }
+
+    #[test]
+    fn slow_server_times_out_and_interrupt_aborts() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for s in listener.incoming().take(2) {
+                held.push(s); // accept, never answer
+            }
+            std::thread::sleep(Duration::from_secs(10));
+        });
+        let url = format!("http://127.0.0.1:{port}/");
+        let mut p = policy(&["127.0.0.1"]);
+        p.total_timeout = Duration::from_millis(300);
+        let started = std::time::Instant::now();
+        assert_eq!(fetch(&url, &p, &|| false).unwrap_err(), FetchError::Timeout);
+        assert!(started.elapsed() < Duration::from_secs(2));
+        p.total_timeout = Duration::from_secs(30);
+        let started = std::time::Instant::now();
+        let err = fetch(&url, &p, &|| started.elapsed() > Duration::from_millis(200)).unwrap_err();
+        assert_eq!(err, FetchError::Interrupted);
+        assert!(started.elapsed() < Duration::from_secs(1));
+    }
+}

@@ -1,0 +1,43 @@
+//! pg_clip: CLIP ViT-B/32 embeddings computed inside PostgreSQL. This file only wires modules together;
+//! see each module for its concern.
+
+::pgrx::pg_module_magic!(name, version);
+
+mod api;
+mod error;
+pub mod fetch;
+pub mod inference;
+pub mod model;
+pub mod preprocess;
+mod settings;
+pub mod tokenizer;
+mod vector;
+
+#[cfg(test)]
+mod parity;
+#[cfg(any(test, feature = "pg_test"))]
+mod tests;
+
+#[pgrx::pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    settings::register();
+    // Only in the postmaster, before any backend forks: tract (built without rayon) starts no threads,
+    // so nothing here is lost or duplicated by fork().
+    if settings::preload() && unsafe { pgrx::pg_sys::process_shared_preload_libraries_in_progress } {
+        api::preload_models();
+    }
+}
+
+/// Required by `cargo pgrx test`.
+#[cfg(test)]
+pub mod pg_test {
+    pub fn setup(_options: Vec<&str>) {}
+
+    #[must_use]
+    pub fn postgresql_conf_options() -> Vec<&'static str> {
+        vec![
+            "clip.image_model = 'pg_clip/clip-tiny-image.onnx'",
+            "clip.text_model = 'pg_clip/clip-tiny-text.onnx'",
+        ]
+    }
+}

@@ -1,0 +1,125 @@
+//! End-to-end parity with the reference pipeline (open_clip preprocessing with Pillow, onnxruntime on
+//! the same ONNX files): pg_clip's own decode -> preprocess -> tract -> normalise must give cosine
+//! >= 0.9999 against the golden embeddings for every image and text, in both export flavours. The golden
+//! data is committed (tests/golden, made by make_golden.py), so this needs no Python.
+
+use std::path::{Path, PathBuf};
+
+use crate::inference::{embed_images, embed_tokens, Stop};
+use crate::model::{load, Encoder, Tower};
+use crate::preprocess::{preprocess, Limits};
+use crate::tokenizer;
+
+const MIN_COSINE: f64 = 0.9999;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn golden(name: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(root().join("tests/golden").join(name)).expect("golden file");
+    serde_json::from_str(&text).expect("golden json")
+}
+
+fn floats(v: &serde_json::Value) -> Vec<f32> {
+    v.as_array().expect("array").iter().map(|x| x.as_f64().expect("number") as f32).collect()
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    let dot: f64 = a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum();
+    let na: f64 = a.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+    let nb: f64 = b.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+    dot / (na * nb)
+}
+
+fn model(file: &str, tower: Tower) -> Encoder {
+    load(tower, &root().join("models/tiny").join(file)).expect("tiny model loads")
+}
+
+fn never_stop() -> impl FnMut() -> Result<(), Stop> {
+    || Ok(())
+}
+
+#[test]
+fn image_embeddings_match_onnxruntime_for_every_golden_image() {
+    let g = golden("images.json");
+    let images = g["images"].as_array().expect("images");
+    assert!(images.len() >= 12);
+    let limits = Limits { max_bytes: 64 << 20, max_pixels: 100_000_000 };
+    for (file, key) in [("clip-tiny-image.onnx", "emb_tiny_open_clip"), ("clip-tiny-hf-image.onnx", "emb_tiny_hf")] {
+        let enc = model(file, Tower::Image);
+        let mut pixels = Vec::new();
+        for img in images {
+            let path = root().join(img["file"].as_str().expect("file"));
+            pixels.extend(preprocess(&std::fs::read(&path).expect("image"), &limits).expect("preprocess"));
+        }
+        // One batched pass over all images: also proves batching does not change results.
+        let rows = embed_images(&enc, pixels, images.len(), &mut never_stop()).expect("inference");
+        println!("{file}: 1 - cos per image");
+        let mut worst = 1.0f64;
+        for (img, row) in images.iter().zip(&rows) {
+            let c = cosine(row, &floats(&img[key]));
+            println!("  {:<40} {:.3e}", img["file"].as_str().unwrap_or(""), 1.0 - c);
+            worst = worst.min(c);
+        }
+        assert!(worst >= MIN_COSINE, "{file}: worst cosine {worst}");
+    }
+}
+
+#[test]
+fn text_embeddings_and_tokens_match_open_clip() {
+    let g = golden("text_embeddings.json");
+    let texts = g["texts"].as_array().expect("texts");
+    let tok = tokenizer::global();
+    let mut ids = Vec::new();
+    for t in texts {
+        let want: Vec<i64> = t["tokens"].as_array().expect("tokens").iter().map(|x| x.as_i64().unwrap_or(-1)).collect();
+        let got = tok.tokenize(t["text"].as_str().expect("text"));
+        assert_eq!(got.to_vec(), want, "tokens of {:?}", t["text"]);
+        ids.extend_from_slice(&got);
+    }
+    for (file, key) in [("clip-tiny-text.onnx", "emb_tiny_open_clip"), ("clip-tiny-hf-text.onnx", "emb_tiny_hf")] {
+        let enc = model(file, Tower::Text);
+        let rows = embed_tokens(&enc, ids.clone(), texts.len(), &mut never_stop()).expect("inference");
+        let worst = texts.iter().zip(&rows).map(|(t, r)| cosine(r, &floats(&t[key]))).fold(1.0, f64::min);
+        println!("{file}: worst 1 - cos over {} texts: {:.3e}", texts.len(), 1.0 - worst);
+        assert!(worst >= MIN_COSINE, "{file}: worst cosine {worst}");
+    }
+}
+
+#[test]
+fn checkpoint_stops_inference_between_operators() {
+    let enc = model("clip-tiny-image.onnx", Tower::Image);
+    let mut calls = 0;
+    let mut stop_after_3 = || {
+        calls += 1;
+        if calls > 3 { Err(Stop) } else { Ok(()) }
+    };
+    let r = embed_images(&enc, vec![0.0; crate::preprocess::TENSOR_LEN], 1, &mut stop_after_3);
+    assert_eq!(r.err(), Some(crate::inference::InferenceError::Stopped));
+    assert_eq!(calls, 4, "the pass must stop at the first refused checkpoint");
+}
+
+#[test]
+fn wrong_models_are_refused_at_load_with_reasons() {
+    let text_as_image = load(Tower::Image, &root().join("models/tiny/clip-tiny-text.onnx")).err().expect("refused");
+    assert!(text_as_image.to_string().contains("is not a usable CLIP ViT-B/32 image model"), "{text_as_image}");
+    let not_onnx = load(Tower::Image, &root().join("tests/images/cat.bmp")).err().expect("refused");
+    assert!(not_onnx.detail().unwrap_or_default().contains("ONNX"), "{not_onnx:?}");
+    let missing = load(Tower::Image, Path::new("/nonexistent/model.onnx")).err().expect("refused");
+    assert!(matches!(missing, crate::model::ModelError::NotFound { .. }));
+}
+
+#[test]
+fn manifest_gives_model_identity() {
+    let enc = model("clip-tiny-image.onnx", Tower::Image);
+    assert_eq!(enc.identity.name.as_deref(), Some("clip-tiny"));
+    assert_eq!(enc.identity.sha256.len(), 64);
+    let manifest = golden_manifest();
+    assert_eq!(manifest["image"]["sha256"].as_str(), Some(enc.identity.sha256.as_str()));
+}
+
+fn golden_manifest() -> serde_json::Value {
+    let text = std::fs::read_to_string(root().join("models/tiny/clip-tiny.json")).expect("manifest");
+    serde_json::from_str(&text).expect("json")
+}

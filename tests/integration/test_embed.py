@@ -1,0 +1,194 @@
+"""Integration tests for the image-embedding SQL surface against a real server: extension install,
+cancel / statement_timeout / clip.timeout_ms, malformed input, model errors, concurrent sessions."""
+
+import os
+import re
+import threading
+import time
+import unittest
+
+from pgcluster import Cluster, fixture
+
+MODEL_CONF = (
+    "clip.image_model = 'pg_clip/clip-tiny-image.onnx'\n"
+    "clip.text_model = 'pg_clip/clip-tiny-text.onnx'\n"
+)
+SMALL_IMAGE = "cat-tiny-20x14.png"   # a few hundred bytes: a big array of it is cheap to build, slow to embed
+PHOTO = "astronaut-baseline.jpg"
+
+cluster = None
+
+
+def setUpModule():
+    global cluster
+    cluster = Cluster(MODEL_CONF).start()
+    cluster.sql("CREATE EXTENSION pg_clip CASCADE")
+
+
+def tearDownModule():
+    cluster.stop()
+
+
+def long_call(n=4000):
+    """A call that runs for seconds: n small images in forward passes of 256."""
+    return (
+        "SET clip.max_batch_size = 256;\n"
+        f"SELECT cardinality(clip_embed_images(array_fill(pg_read_binary_file('{fixture(SMALL_IMAGE)}'), ARRAY[{n}])));\n"
+    )
+
+
+class ExtensionTest(unittest.TestCase):
+    def test_cascade_installs_vector(self):
+        cluster.sql("CREATE DATABASE cascade_check")
+        cluster.sql("CREATE EXTENSION pg_clip CASCADE", db="cascade_check")
+        _, out, _ = cluster.sql("SELECT string_agg(extname, ',' ORDER BY extname) FROM pg_extension", db="cascade_check")
+        self.assertEqual(out, "pg_clip,plpgsql,vector")
+
+    def test_embedding_is_unit_vector_of_512(self):
+        _, out, _ = cluster.sql(
+            f"SELECT vector_dims(e), round(vector_norm(e)::numeric, 5), e <=> e "
+            f"FROM (SELECT clip_embed_image(pg_read_binary_file('{fixture(PHOTO)}')) e) s"
+        )
+        self.assertEqual(out, "512|1.00000|0")
+
+
+class InterruptTest(unittest.TestCase):
+    def assert_canceled_quickly(self, setup, expected_msg, limit_s):
+        started = time.monotonic()
+        rc, out, err = cluster.script(setup + long_call() + "SELECT 'alive';\n")
+        elapsed = time.monotonic() - started
+        self.assertIn("57014", err, err)
+        self.assertIn(expected_msg, err)
+        self.assertTrue(out.endswith("alive"), "the session must stay usable after the cancel")
+        return elapsed
+
+    def test_long_call_really_is_long(self):
+        # Guards the tests below: without a timeout the same call takes well over a second.
+        started = time.monotonic()
+        _, out, _ = cluster.sql(long_call().replace("\n", " "))
+        self.assertEqual(out.splitlines()[-1], "4000")
+        self.assertGreater(time.monotonic() - started, 1.5)
+
+    def test_statement_timeout_stops_within_200ms(self):
+        elapsed = self.assert_canceled_quickly(
+            "\\set VERBOSITY verbose\nSET statement_timeout = '500ms';\n",
+            "canceling statement due to statement timeout", 0.7)
+        # psql start-up and connection are included; the budget is timeout + 200 ms + 300 ms client overhead.
+        self.assertLess(elapsed, 0.5 + 0.2 + 0.3, f"took {elapsed:.3f}s")
+
+    def test_clip_timeout_ms_stops_within_200ms(self):
+        elapsed = self.assert_canceled_quickly(
+            "\\set VERBOSITY verbose\nSET clip.timeout_ms = 400;\n", "clip.timeout_ms", 0.6)
+        self.assertLess(elapsed, 0.4 + 0.2 + 0.3, f"took {elapsed:.3f}s")
+
+    def test_pg_cancel_backend_stops_within_200ms(self):
+        p = cluster.popen("\\set VERBOSITY verbose\nSET application_name = 'victim';\n" + long_call() + "SELECT 'alive';\n")
+        pid = ""
+        deadline = time.monotonic() + 10
+        while not pid and time.monotonic() < deadline:
+            _, pid, _ = cluster.sql(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = 'victim' AND state = 'active' "
+                "AND query LIKE '%clip_embed_images%'")
+            time.sleep(0.05)
+        self.assertTrue(pid, "victim query never started")
+        time.sleep(0.5)
+        cluster.sql(f"SELECT pg_cancel_backend({pid})")
+        canceled_at = time.monotonic()
+        out, err = p.communicate(timeout=60)
+        stopped = time.monotonic() - canceled_at
+        self.assertIn("57014", err)
+        self.assertIn("canceling statement due to user request", err)
+        self.assertTrue(out.strip().endswith("alive"))
+        self.assertLess(stopped, 0.2 + 0.1, f"stopped {stopped:.3f}s after the cancel")
+
+
+# file -> (SQLSTATE, words the message must contain)
+MALFORMED = {
+    "empty.jpg": ("22023", "empty"),
+    "truncated.jpg": ("22P03", ""),
+    "truncated.png": ("22P03", ""),
+    "not-an-image.txt": ("22P03", "format"),
+    "random-bytes.bin": ("22P03", "format"),
+    "bomb-60000x60000.png": ("54000", "pixels"),
+    "huge-dims-30000x30000.jpg": ("54000", "pixels"),
+    "cat.tiff": ("0A000", "TIFF"),
+    "corrupt-lzw.gif": ("22P03", ""),
+    "zero-frames.gif": ("22P03", ""),
+}
+
+
+class BadInputTest(unittest.TestCase):
+    def test_malformed_files_give_sqlstate_errors(self):
+        present = {f for f in MALFORMED if os.path.exists(fixture("malformed/" + f))}
+        self.assertGreaterEqual(len(present), 8, f"malformed fixtures missing: {set(MALFORMED) - present}")
+        for name in sorted(present):
+            state, words = MALFORMED[name]
+            rc, _, err = cluster.script(
+                "\\set VERBOSITY verbose\n"
+                f"SELECT clip_embed_image(pg_read_binary_file('{fixture('malformed/' + name)}'));\n")
+            self.assertIn(f"ERROR:  {state}:", err, f"{name}: {err}")
+            self.assertIn(words.lower(), err.lower(), f"{name}: {err}")
+        self.assertTrue(cluster.backend_alive())
+
+    def test_batch_error_names_the_element(self):
+        rc, _, err = cluster.script(
+            f"SELECT clip_embed_images(ARRAY[pg_read_binary_file('{fixture(PHOTO)}'), "
+            f"'\\x00'::bytea, pg_read_binary_file('{fixture(PHOTO)}')]);\n")
+        self.assertIn("image 2 of the batch", err)
+
+    def test_size_limit(self):
+        rc, _, err = cluster.script(
+            "\\set VERBOSITY verbose\nSET clip.max_image_bytes = 100;\n"
+            f"SELECT clip_embed_image(pg_read_binary_file('{fixture(PHOTO)}'));\n")
+        self.assertIn("54000", err)
+        self.assertIn("clip.max_image_bytes", err)
+
+    def test_missing_model_errors_then_recovers(self):
+        rc, out, err = cluster.script(
+            "\\set VERBOSITY verbose\n"
+            "SET clip.image_model = '/nonexistent/model.onnx';\n"
+            f"SELECT clip_embed_image(pg_read_binary_file('{fixture(PHOTO)}'));\n"
+            "RESET clip.image_model;\n"
+            f"SELECT vector_dims(clip_embed_image(pg_read_binary_file('{fixture(PHOTO)}')));\n")
+        self.assertIn("58P01", err)
+        self.assertIn("HINT:", err)
+        self.assertIn("export_clip.py", err)
+        self.assertEqual(out.splitlines()[-1], "512", "a fixed setting must work in the same session")
+
+    def test_wrong_file_as_model(self):
+        rc, out, err = cluster.script(
+            "\\set VERBOSITY verbose\n"
+            f"SET clip.image_model = '{fixture(PHOTO)}';\n"
+            f"SELECT clip_embed_image(pg_read_binary_file('{fixture(PHOTO)}'));\n"
+            "SET clip.image_model = 'pg_clip/clip-tiny-text.onnx';\n"
+            f"SELECT clip_embed_image(pg_read_binary_file('{fixture(PHOTO)}'));\n")
+        self.assertEqual(len(re.findall(r"ERROR:  F0000: .* is not a usable CLIP ViT-B/32 image model", err)), 2, err)
+
+    def test_model_setting_needs_superuser(self):
+        cluster.sql("DO $$ BEGIN CREATE ROLE app LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+        rc, _, err = cluster.script("SET clip.image_model = '/etc/passwd';\n", user="app")
+        self.assertIn("permission denied", err)
+
+
+class ConcurrencyTest(unittest.TestCase):
+    def test_sessions_embedding_at_once_agree(self):
+        query = f"SELECT clip_embed_image(pg_read_binary_file('{fixture(PHOTO)}'))::text"
+        results, errors = [], []
+
+        def worker():
+            try:
+                results.append(cluster.sql(query)[1])
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+
+        threads = [threading.Thread(target=worker) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(errors, [])
+        self.assertEqual(len(set(results)), 1)
+
+
+if __name__ == "__main__":
+    unittest.main()
