@@ -21,7 +21,11 @@ if [[ "$(cargo pgrx --version 2>/dev/null)" != "cargo-pgrx $PGRX_VERSION" ]]; th
   # 0.19.x needs rustc 1.96; pin the CLI to the library version in Cargo.toml.
   cargo install cargo-pgrx --version "=$PGRX_VERSION" --locked
 fi
-cargo pgrx init --pg15 "$PG_CONFIG" >/dev/null
+# Re-running init rewrites ~/.pgrx/config.toml, which makes pgrx-pg-sys regenerate its bindings: skip it
+# when the config already names this pg_config.
+if ! grep -qx "pg15 = \"$PG_CONFIG\"" "$HOME/.pgrx/config.toml" 2>/dev/null; then
+  cargo pgrx init --pg15 "$PG_CONFIG" >/dev/null
+fi
 
 bash "$root/models/install.sh" "$root/models/tiny"
 fixtures="$("$PG_CONFIG" --sharedir)/pg_clip/fixtures"

@@ -23,4 +23,10 @@ cargo pgrx install --pg-config "$PG_CONFIG" >/dev/null
 
 echo "== integration tests (real cluster, psql clients)"
 cd tests/integration
-python3 -m unittest -v ${PG_CLIP_IT_TESTS:-discover -p 'test_*.py'}
+# PG_CLIP_IT_TESTS narrows the run, e.g. PG_CLIP_IT_TESTS="test_embed test_search.RlsTest".
+if [[ -n ${PG_CLIP_IT_TESTS:-} ]]; then
+  # shellcheck disable=SC2086  # a list of module names
+  python3 -m unittest -v $PG_CLIP_IT_TESTS
+else
+  python3 -m unittest discover -v -s . -p 'test_*.py'
+fi

@@ -248,7 +248,7 @@ pub fn try_embed_images(items: &[Option<&[u8]>]) -> Result<Vec<Result<Option<Vec
     let mut good: Vec<usize> = Vec::new();
     let mut pixels: Vec<f32> = Vec::new();
     let batch = settings::max_batch_size();
-    let mut flush = |good: &mut Vec<usize>, pixels: &mut Vec<f32>, out: &mut Vec<Result<Option<Vec<f32>>, ClipError>>| {
+    let flush = |good: &mut Vec<usize>, pixels: &mut Vec<f32>, out: &mut Vec<Result<Option<Vec<f32>>, ClipError>>| {
         if good.is_empty() {
             return Ok(());
         }
@@ -302,3 +302,7 @@ pub fn embed_texts(items: &[Option<&str>]) -> Result<Vec<Option<Vec<f32>>>, Clip
     }
     Ok(out)
 }
+
+// Hand-written SQL that ships in the same versioned install script as the functions above.
+pgrx::extension_sql_file!("../sql/scene_schema.sql", name = "scene_schema", requires = [clip_embed_text]);
+pgrx::extension_sql_file!("../sql/search.sql", name = "scene_search", requires = ["scene_schema", clip_embed_text]);

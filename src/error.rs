@@ -17,7 +17,6 @@ pub enum ClipError {
     /// `clip.timeout_ms` ran out (statement_timeout and cancel use Postgres' own error).
     Timeout { limit_ms: u128 },
     Inference(String),
-    InvalidArgument(String),
     /// pgvector's `vector` type is not in this database.
     MissingVectorType,
     Fetch(FetchError),
@@ -43,7 +42,6 @@ impl ClipError {
             ClipError::Model(_) => ERRCODE_CONFIG_FILE_ERROR,
             ClipError::Timeout { .. } => ERRCODE_QUERY_CANCELED,
             ClipError::Inference(_) => ERRCODE_INTERNAL_ERROR,
-            ClipError::InvalidArgument(_) => ERRCODE_INVALID_PARAMETER_VALUE,
             ClipError::MissingVectorType => ERRCODE_UNDEFINED_OBJECT,
             ClipError::Fetch(f) => match f {
                 FetchError::InvalidUrl(_) => ERRCODE_INVALID_PARAMETER_VALUE,
@@ -66,7 +64,6 @@ impl ClipError {
                 format!("canceling CLIP inference: it ran longer than clip.timeout_ms ({limit_ms} ms)")
             }
             ClipError::Inference(msg) => format!("CLIP inference failed: {msg}"),
-            ClipError::InvalidArgument(msg) => msg.clone(),
             ClipError::MissingVectorType => "pgvector's type \"vector\" was not found".into(),
             ClipError::Fetch(f) => f.to_string(),
             ClipError::TextTooLong { bytes, limit } => {

@@ -17,12 +17,6 @@ const MAX_DIM: usize = 16000;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Vector(pub Vec<f32>);
 
-impl Vector {
-    pub fn as_slice(&self) -> &[f32] {
-        &self.0
-    }
-}
-
 /// The oid of pgvector's `vector` type, found through the extension rather than the search_path so a
 /// schema-qualified install still works.
 fn vector_type_oid() -> pg_sys::Oid {

@@ -75,8 +75,9 @@ class Cluster:
     def popen(self, text, db="postgres", user="postgres"):
         args = [a if a != "ON_ERROR_STOP=1" else "ON_ERROR_STOP=0" for a in self.psql_args(db, user)] + ["-At"]
         p = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        p.stdin.write(text)
-        p.stdin.close()
+        # Flushed, not closed: communicate() later sends EOF, and psql runs the statements meanwhile.
+        p.stdin.write(text if text.endswith("\n") else text + "\n")
+        p.stdin.flush()
         return p
 
     def backend_alive(self):
