@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The main job, from a clean clone, as root: set everything up, build and install pg_clip (release),
+# The main job, from a clean clone, as root: set everything up, build and install pg_clip,
 # start a throwaway PG15 cluster, load the sample images into a scenes table, embed them, build the HNSW
 # index, and print image-to-image (and text-to-image) search results.
 #
@@ -13,8 +13,15 @@ export PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
 PG_BIN=/usr/lib/postgresql/15/bin
 
 bash scripts/setup.sh
-echo "== building and installing pg_clip (release)"
-cargo pgrx install --release --pg-config "$PG_CONFIG" >/dev/null
+# The dev profile already compiles every dependency (tract, decoders) at opt-level 3 and shares its build
+# with scripts/test.sh; PG_CLIP_RELEASE=1 builds the fat-LTO release profile instead (longer build).
+if [[ ${PG_CLIP_RELEASE:-0} == 1 ]]; then
+  echo "== building and installing pg_clip (release profile)"
+  cargo pgrx install --release --pg-config "$PG_CONFIG" >/dev/null
+else
+  echo "== building and installing pg_clip"
+  cargo pgrx install --pg-config "$PG_CONFIG" >/dev/null
+fi
 
 share="$("$PG_CONFIG" --sharedir)/pg_clip"
 if [[ -f $share/clip-vit-b-32-image.onnx ]]; then

@@ -499,33 +499,3 @@ BEGIN
     EXECUTE format('ALTER TABLE %s DISABLE ROW LEVEL SECURITY', v_cfg.scene_table);
 END
 $fn$;
-
--- ---------------------------------------------------------------------------------------------------------
--- Pin the search_path of this file's functions to pg_clip's and pgvector's schemas (the `vector` type, its
--- operators and opclasses, and pg_clip's own objects are then found whatever the caller's search_path), with
--- pg_temp last so temporary objects cannot shadow them.
-DO $pin$
-DECLARE
-    v_path text;
-    v_fn   regprocedure;
-BEGIN
-    -- current_schema() is pg_clip's schema while CREATE EXTENSION runs this script.
-    SELECT string_agg(quote_ident(s.nspname), ', ' ORDER BY s.ord) INTO v_path
-      FROM (SELECT DISTINCT ON (nspname) nspname, ord
-              FROM (SELECT current_schema() AS nspname, 1 AS ord
-                    UNION ALL
-                    SELECT n.nspname, 2 FROM pg_catalog.pg_extension e
-                      JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
-                     WHERE e.extname = 'vector') x
-             ORDER BY nspname, ord) s;
-    FOR v_fn IN
-        SELECT p.oid FROM pg_catalog.pg_proc p
-         WHERE p.pronamespace = (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = current_schema())
-           AND p.proname IN ('clip_scene_table_config', 'clip_adopt_scene_table', 'clip_assert_index_name_free',
-                             'clip_map_tenant_role', 'clip_unmap_tenant_role', 'clip_enable_tenant_rls',
-                             'clip_disable_tenant_rls')
-    LOOP
-        EXECUTE format('ALTER FUNCTION %s SET search_path = %s, pg_temp', v_fn, v_path);
-    END LOOP;
-END
-$pin$;

@@ -208,28 +208,3 @@ BEGIN
             v_cfg.scene_table, include_thumbnail, ef_search, iterative_scan, source_scene_id);
 END
 $fn$;
-
--- Pin the search_path of this file's functions (see the end of sql/scene_schema.sql).
-DO $pin$
-DECLARE
-    v_path text;
-    v_fn   regprocedure;
-BEGIN
-    -- current_schema() is pg_clip's schema while CREATE EXTENSION runs this script.
-    SELECT string_agg(quote_ident(s.nspname), ', ' ORDER BY s.ord) INTO v_path
-      FROM (SELECT DISTINCT ON (nspname) nspname, ord
-              FROM (SELECT current_schema() AS nspname, 1 AS ord
-                    UNION ALL
-                    SELECT n.nspname, 2 FROM pg_catalog.pg_extension e
-                      JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
-                     WHERE e.extname = 'vector') x
-             ORDER BY nspname, ord) s;
-    FOR v_fn IN
-        SELECT p.oid FROM pg_catalog.pg_proc p
-         WHERE p.pronamespace = (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = current_schema())
-           AND p.proname IN ('clip_search_scenes', 'clip_search_scenes_by_text', 'clip_search_similar_scenes')
-    LOOP
-        EXECUTE format('ALTER FUNCTION %s SET search_path = %s, pg_temp', v_fn, v_path);
-    END LOOP;
-END
-$pin$;

@@ -306,3 +306,9 @@ pub fn embed_texts(items: &[Option<&str>]) -> Result<Vec<Option<Vec<f32>>>, Clip
 // Hand-written SQL that ships in the same versioned install script as the functions above.
 pgrx::extension_sql_file!("../sql/scene_schema.sql", name = "scene_schema", requires = [clip_embed_text]);
 pgrx::extension_sql_file!("../sql/search.sql", name = "scene_search", requires = ["scene_schema", clip_embed_text]);
+pgrx::extension_sql_file!(
+    "../sql/backfill.sql",
+    name = "backfill",
+    requires = [clip_try_embed_images, clip_embed_frames, clip_fetch_url, clip_image_model_identity]
+);
+pgrx::extension_sql_file!("../sql/finalize.sql", name = "finalize", requires = ["scene_schema", "scene_search", "backfill"]);
