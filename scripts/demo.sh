@@ -52,35 +52,35 @@ echo "== throwaway cluster in $pgdata (socket $demo, port 54330)"
 
 psql -X -q -v ON_ERROR_STOP=1 -h "$demo" -p 54330 -U postgres -d postgres -v fixtures="$share/fixtures" <<'SQL'
 CREATE EXTENSION pg_clip CASCADE;
-CREATE TABLE scenes (
+-- The application's scene table: two tenants, a few videos, thumbnails as bytea.
+CREATE TABLE video_scenes (
   id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  video_id bigint NOT NULL,
+  user_id bigint NOT NULL,
   name text NOT NULL,
-  thumbnail bytea NOT NULL,
-  embedding vector(512)
+  thumbnail bytea,
+  start_time double precision,
+  end_time double precision
 );
--- Load every sample image shipped with the tests.
-INSERT INTO scenes (name, thumbnail)
-SELECT f, pg_read_binary_file(:'fixtures' || '/' || f)
-  FROM pg_ls_dir(:'fixtures') AS f
- WHERE f ~ '\.(jpe?g|png|webp|gif|bmp)$'
- ORDER BY f;
-\echo == embedding the sample images in one batched call
-\timing on
-WITH batch AS (
-  SELECT array_agg(id ORDER BY id) AS ids, clip_embed_images(array_agg(thumbnail ORDER BY id)) AS vecs FROM scenes
-)
-UPDATE scenes s SET embedding = b.vecs[i]
-  FROM batch b, generate_subscripts(b.ids, 1) AS i
- WHERE s.id = b.ids[i];
-\timing off
-CREATE INDEX scenes_embedding_hnsw ON scenes USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64);
-SELECT count(*) AS scenes, count(embedding) AS embedded FROM scenes;
-\echo == more like this: the 5 scenes nearest to the first one (cosine similarity)
-SET enable_seqscan = off;
-SELECT q.name AS query, s.name AS match, round((1 - (s.embedding <=> q.embedding))::numeric, 4) AS similarity
-  FROM (SELECT name, embedding FROM scenes ORDER BY id LIMIT 1) q,
-       LATERAL (SELECT name, embedding FROM scenes ORDER BY embedding <=> q.embedding LIMIT 5) s;
-\echo == text to image: 'a photo of a cat'
-SELECT name, round((1 - (embedding <=> clip_embed_text('a photo of a cat')))::numeric, 4) AS similarity
-  FROM scenes ORDER BY embedding <=> clip_embed_text('a photo of a cat') LIMIT 5;
+INSERT INTO video_scenes (video_id, user_id, name, thumbnail, start_time, end_time)
+SELECT 100 + (n % 3), 1 + ((n - 1) % 2), f, pg_read_binary_file(:'fixtures' || '/' || f), n * 10, n * 10 + 9.5
+  FROM (SELECT f, row_number() OVER (ORDER BY f) AS n
+          FROM pg_ls_dir(:'fixtures') AS f WHERE f ~ '\.(jpe?g|png|webp|gif|bmp)$') s;
+\echo == adopt the table: embedding + metadata columns, HNSW / GIN / tenant indexes (no table rewrite)
+SELECT jsonb_pretty(clip_adopt_scene_table() - 'columns');
+\echo == register the thumbnails as a backfill source, then backfill (batched forward passes)
+SELECT name, source_kind FROM clip_register_source('scenes', 'video_scenes', NULL, 'thumbnail',
+                                                   video_column => 'video_id', user_column => 'user_id');
+SELECT * FROM clip_backfill(50);
+SELECT source, total_rows, embedded, stale, pending, failed_retrying, avg_inference_ms FROM clip_backfill_status();
+\echo == per-row metadata of one scene
+SELECT name, jsonb_pretty(visual_clip_metadata - 'frame_strategy') FROM video_scenes ORDER BY id LIMIT 1;
+\echo == more like this: tenant 1, the 5 scenes nearest to scene 1
+SELECT s.scene_id, v.name, round(s.similarity::numeric, 4) AS similarity, s.start_time
+  FROM clip_search_similar_scenes('1', tenant => '1', match_count => 5) s
+  JOIN video_scenes v ON v.id = s.scene_id::bigint;
+\echo == text to image: 'a photo of a cat', tenant 2
+SELECT s.scene_id, v.name, round(s.similarity::numeric, 4) AS similarity
+  FROM clip_search_scenes_by_text('a photo of a cat', tenant => '2', match_count => 5) s
+  JOIN video_scenes v ON v.id = s.scene_id::bigint;
 SQL
