@@ -230,7 +230,9 @@ pub fn embed_images(items: &[Option<&[u8]>], numbered: bool) -> Result<Vec<Optio
             preprocess::preprocess_into(bytes, &limits, &mut pixels[slot * TENSOR_LEN..(slot + 1) * TENSOR_LEN])
                 .map_err(|source| ClipError::Image { index: numbered.then_some(i + 1), source })?;
         }
-        let rows = inference::embed_images(&encoder, pixels, chunk.len(), &mut deadline.checkpoint())
+        let rows = inference::with_threads(settings::threads(), || {
+            inference::embed_images(&encoder, pixels, chunk.len(), &mut deadline.checkpoint())
+        })
             .map_err(|e| deadline.inference_error(e))?;
         for (&i, row) in chunk.iter().zip(rows) {
             out[i] = Some(row);
@@ -252,7 +254,9 @@ pub fn try_embed_images(items: &[Option<&[u8]>]) -> Result<Vec<Result<Option<Vec
         if good.is_empty() {
             return Ok(());
         }
-        let rows = inference::embed_images(&encoder, std::mem::take(pixels), good.len(), &mut deadline.checkpoint())
+        let rows = inference::with_threads(settings::threads(), || {
+            inference::embed_images(&encoder, std::mem::take(pixels), good.len(), &mut deadline.checkpoint())
+        })
             .map_err(|e| deadline.inference_error(e))?;
         for (&i, row) in good.iter().zip(rows) {
             out[i] = Ok(Some(row));
@@ -294,7 +298,9 @@ pub fn embed_texts(items: &[Option<&str>]) -> Result<Vec<Option<Vec<f32>>>, Clip
             check_text(text)?;
             ids.extend_from_slice(&tok.tokenize(text));
         }
-        let rows = inference::embed_tokens(&encoder, ids, chunk.len(), &mut deadline.checkpoint())
+        let rows = inference::with_threads(settings::threads(), || {
+            inference::embed_tokens(&encoder, ids, chunk.len(), &mut deadline.checkpoint())
+        })
             .map_err(|e| deadline.inference_error(e))?;
         for (&i, row) in chunk.iter().zip(rows) {
             out[i] = Some(row);

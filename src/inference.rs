@@ -2,6 +2,7 @@
 //! `checkpoint` runs between operators: that is how a long batch honours query cancel, statement_timeout
 //! and clip.timeout_ms within milliseconds instead of after the whole pass.
 
+use tract_linalg::multithread::{multithread_tract_scope, Executor};
 use tract_onnx::prelude::*;
 
 use crate::model::{EMBED_DIM, Encoder};
@@ -31,6 +32,58 @@ impl std::fmt::Display for InferenceError {
 
 /// Returned by a checkpoint to abort the pass.
 pub struct Stop;
+
+thread_local! {
+    /// This backend's intra-op pool, built on first use with more than one thread and rebuilt when
+    /// clip.threads changes. Never built in the postmaster, so no thread exists across fork().
+    static POOL: std::cell::RefCell<Option<(usize, Executor)>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` with tract's matrix products spread over `threads` threads (1: on the calling thread only).
+/// If the pool cannot be created the work runs single-threaded rather than failing.
+pub fn with_threads<R>(threads: usize, f: impl FnOnce() -> R) -> R {
+    if threads <= 1 {
+        return multithread_tract_scope(Executor::SingleThread, f);
+    }
+    let executor = POOL.with(|slot| {
+        let mut slot = slot.borrow_mut();
+        if let Some((n, exec)) = slot.as_ref() {
+            if *n == threads {
+                return exec.clone();
+            }
+        }
+        let exec = build_pool(threads).map(|p| Executor::MultiThread(std::sync::Arc::new(p)));
+        let exec = exec.unwrap_or(Executor::SingleThread);
+        *slot = Some((threads, exec.clone()));
+        exec
+    });
+    multithread_tract_scope(executor, f)
+}
+
+/// Worker threads start with every signal blocked: Postgres' handlers (cancel, die, latch wake-ups) must
+/// only ever run on the backend's own thread, which is the one that reacts to them.
+fn build_pool(threads: usize) -> Option<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("pg_clip-{i}"))
+        .spawn_handler(|thread| {
+            let mut builder = std::thread::Builder::new();
+            if let Some(name) = thread.name() {
+                builder = builder.name(name.to_owned());
+            }
+            unsafe {
+                let mut all: libc::sigset_t = std::mem::zeroed();
+                let mut previous: libc::sigset_t = std::mem::zeroed();
+                libc::sigfillset(&mut all);
+                libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut previous);
+                let spawned = builder.spawn(|| thread.run());
+                libc::pthread_sigmask(libc::SIG_SETMASK, &previous, std::ptr::null_mut());
+                spawned.map(|_| ())
+            }
+        })
+        .build()
+        .ok()
+}
 
 /// Embeds `n` preprocessed images laid out back to back (`n * TENSOR_LEN` floats, CHW each).
 pub fn embed_images(

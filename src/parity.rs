@@ -123,3 +123,15 @@ fn golden_manifest() -> serde_json::Value {
     let text = std::fs::read_to_string(root().join("models/tiny/clip-tiny.json")).expect("manifest");
     serde_json::from_str(&text).expect("json")
 }
+
+#[test]
+fn intra_op_threads_give_the_same_embeddings() {
+    let enc = model("clip-tiny-image.onnx", Tower::Image);
+    let limits = Limits { max_bytes: 64 << 20, max_pixels: 100_000_000 };
+    let img = std::fs::read(root().join("tests/images/astronaut-baseline.jpg")).expect("image");
+    let pixels = preprocess(&img, &limits).expect("preprocess");
+    let single = crate::inference::with_threads(1, || embed_images(&enc, pixels.clone(), 1, &mut never_stop()));
+    let multi = crate::inference::with_threads(2, || embed_images(&enc, pixels, 1, &mut never_stop()));
+    let (single, multi) = (single.expect("1 thread"), multi.expect("2 threads"));
+    assert!(cosine(&single[0], &multi[0]) > 0.999_999);
+}

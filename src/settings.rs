@@ -17,6 +17,7 @@ static TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(0);
 static MAX_IMAGE_BYTES: GucSetting<i32> = GucSetting::<i32>::new(20 * 1024 * 1024);
 static MAX_IMAGE_PIXELS: GucSetting<i32> = GucSetting::<i32>::new(40_000_000);
 static MAX_BATCH_SIZE: GucSetting<i32> = GucSetting::<i32>::new(32);
+static THREADS: GucSetting<i32> = GucSetting::<i32>::new(1);
 static MAX_TEXT_BYTES: GucSetting<i32> = GucSetting::<i32>::new(64 * 1024);
 static HTTP_CONNECT_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(5_000);
 static HTTP_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(30_000);
@@ -94,6 +95,17 @@ pub fn register() {
         &MAX_BATCH_SIZE,
         1,
         1024,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"clip.threads",
+        c"Threads one backend uses for the matrix products of one forward pass.",
+        c"1 keeps every backend on its own core, which never oversubscribes the machine when several \
+          sessions embed at once; raise it for a few sessions on an otherwise idle multi-core box.",
+        &THREADS,
+        1,
+        64,
         GucContext::Userset,
         GucFlags::default(),
     );
@@ -230,4 +242,8 @@ pub fn fetch_policy() -> crate::fetch::FetchPolicy {
 
 pub fn preload() -> bool {
     PRELOAD.get()
+}
+
+pub fn threads() -> usize {
+    THREADS.get().max(1) as usize
 }

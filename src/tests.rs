@@ -115,4 +115,17 @@ mod tests {
         assert_eq!(&ids[..7], &[49406, 320, 1125, 539, 320, 2368, 49407]);
         assert!(ids[7..].iter().all(|&i| i == 0));
     }
+
+    #[pg_test]
+    fn threads_setting_changes_speed_not_results() {
+        let a = read(PHOTO);
+        Spi::run("SET clip.threads = 2").unwrap();
+        let d = one::<f64>(&format!(
+            "SELECT e <=> clip_embed_image({a}) FROM (SELECT clip_embed_image({a}) e) s"
+        ));
+        let two = one::<String>(&format!("SELECT clip_embed_image({a})::text"));
+        Spi::run("SET clip.threads = 1").unwrap();
+        let d1 = one::<f64>(&format!("SELECT '{two}'::vector <=> clip_embed_image({a})"));
+        assert!(d < 1e-9 && d1 < 1e-6, "{d} {d1}");
+    }
 }
