@@ -18,14 +18,14 @@ use crate::tokenizer::{self, CONTEXT_LENGTH};
 use crate::vector::Vector;
 
 /// Embeds one encoded image (JPEG, PNG, WebP, GIF, BMP) into a unit-length CLIP vector.
-#[pg_extern(stable, strict, parallel_safe, cost = 10000)]
+#[pg_extern(stable, strict, parallel_safe, cost = 1000000)]
 fn clip_embed_image(image: &[u8]) -> Vector {
     let mut out = embed_images(&[Some(image)], false).or_report();
     Vector(out.pop().flatten().unwrap_or_default())
 }
 
 /// Embeds many images in batched forward passes; order is preserved and a NULL element gives NULL.
-#[pg_extern(stable, strict, parallel_safe, cost = 10000)]
+#[pg_extern(stable, strict, parallel_safe, cost = 1000000)]
 fn clip_embed_images(images: Array<&[u8]>) -> Vec<Option<Vector>> {
     let items: Vec<Option<&[u8]>> = images.iter().collect();
     embed_images(&items, true).or_report().into_iter().map(|v| v.map(Vector)).collect()
@@ -34,7 +34,7 @@ fn clip_embed_images(images: Array<&[u8]>) -> Vec<Option<Vector>> {
 /// Like clip_embed_images, but a bad element comes back as a row with its error instead of failing the
 /// call: what a backfill needs so one bad thumbnail cannot sink its batch. A missing or broken model
 /// still raises, so a misconfiguration fails fast instead of marking every row failed.
-#[pg_extern(stable, strict, parallel_safe, cost = 10000)]
+#[pg_extern(stable, strict, parallel_safe, cost = 1000000)]
 fn clip_try_embed_images(
     images: Array<&[u8]>,
 ) -> TableIterator<
@@ -56,7 +56,7 @@ fn clip_try_embed_images(
 
 /// One embedding for a multi-frame scene: all frames in one batch, then the L2-normalised mean of
 /// their unit embeddings (mean pooling; NULL frames are skipped, all-NULL gives NULL).
-#[pg_extern(stable, strict, parallel_safe, cost = 10000)]
+#[pg_extern(stable, strict, parallel_safe, cost = 1000000)]
 fn clip_embed_frames(frames: Array<&[u8]>) -> Option<Vector> {
     let items: Vec<Option<&[u8]>> = frames.iter().collect();
     let rows: Vec<Vec<f32>> = embed_images(&items, true).or_report().into_iter().flatten().collect();
@@ -101,14 +101,14 @@ fn clip_fetch_url(url: &str) -> Vec<u8> {
 }
 
 /// Embeds one text with the CLIP text tower.
-#[pg_extern(stable, strict, parallel_safe, cost = 5000)]
+#[pg_extern(stable, strict, parallel_safe, cost = 500000)]
 fn clip_embed_text(text: &str) -> Vector {
     let mut out = embed_texts(&[Some(text)]).or_report();
     Vector(out.pop().flatten().unwrap_or_default())
 }
 
 /// Embeds many texts in batched forward passes; order is preserved and a NULL element gives NULL.
-#[pg_extern(stable, strict, parallel_safe, cost = 5000)]
+#[pg_extern(stable, strict, parallel_safe, cost = 500000)]
 fn clip_embed_texts(texts: Array<&str>) -> Vec<Option<Vector>> {
     let items: Vec<Option<&str>> = texts.iter().collect();
     embed_texts(&items).or_report().into_iter().map(|v| v.map(Vector)).collect()
