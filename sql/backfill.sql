@@ -359,6 +359,30 @@ $fn$;
 -- p_force_before. With p_dry_run, counts (p_batch NULL: no limit) without locking or writing.
 -- Dynamic statement parameters: $1 video_id, $2 user_id, $3 force_before, $4 current-model containment
 -- document, $5 limit.
+-- Attempt number of the next try of a row, from its previous metadata (failures count up, anything else
+-- starts again at 1).
+CREATE FUNCTION clip_backfill_attempt(prev jsonb) RETURNS integer
+LANGUAGE sql IMMUTABLE SECURITY INVOKER
+AS $fn$
+    SELECT CASE WHEN prev->>'status' IN ('failed', 'failed_permanently')
+                THEN coalesce((prev->>'attempts')::integer, 0) ELSE 0 END + 1
+$fn$;
+
+-- The metadata of a failed row: retried with exponential backoff until max_attempts, then left alone.
+CREATE FUNCTION clip_backfill_failure(source text, stage text, error_sqlstate text, error_message text,
+                                      attempts integer, max_attempts integer, retry_base interval,
+                                      model_sha256 jsonb) RETURNS jsonb
+LANGUAGE sql STABLE SECURITY INVOKER
+AS $fn$
+    SELECT jsonb_build_object(
+        'status', CASE WHEN attempts >= max_attempts THEN 'failed_permanently' ELSE 'failed' END,
+        'source', source, 'stage', stage, 'error_sqlstate', error_sqlstate, 'error_message', left(error_message, 1000),
+        'attempts', attempts, 'failed_at', now(),
+        'next_retry_at', CASE WHEN attempts < max_attempts
+                              THEN now() + retry_base * power(2, least(attempts - 1, 20)) END,
+        'model_sha256', model_sha256)
+$fn$;
+
 CREATE FUNCTION clip_backfill_source_batch(
     s              clip_backfill_sources,
     p_ident        jsonb,
@@ -500,15 +524,9 @@ BEGIN
                 END IF;
                 v_imgs[v_i] := NULL;
                 v_done[v_i] := true;
-                v_attempts := CASE WHEN v_prev[v_i]->>'status' IN ('failed', 'failed_permanently')
-                                   THEN coalesce((v_prev[v_i]->>'attempts')::integer, 0) ELSE 0 END + 1;
-                v_out_meta[v_i] := jsonb_build_object(
-                    'status', CASE WHEN v_attempts >= v_max THEN 'failed_permanently' ELSE 'failed' END,
-                    'source', s.name, 'stage', 'fetch', 'error_sqlstate', v_code, 'error_message', left(v_msg, 1000),
-                    'attempts', v_attempts, 'failed_at', now(),
-                    'next_retry_at', CASE WHEN v_attempts < v_max
-                                          THEN now() + v_base * power(2, least(v_attempts - 1, 20)) END,
-                    'model_sha256', p_ident->'sha256');
+                v_attempts := clip_backfill_attempt(v_prev[v_i]);
+                v_out_meta[v_i] := clip_backfill_failure(s.name, 'fetch', v_code, v_msg, v_attempts, v_max, v_base,
+                                                       p_ident->'sha256');
             END;
         END LOOP;
     END IF;
@@ -523,15 +541,9 @@ BEGIN
             IF r.embedding IS NULL THEN
                 v_code := coalesce(r.error_sqlstate, '22004');
                 v_msg := coalesce(r.error_message, 'no image to embed');
-                v_attempts := CASE WHEN v_prev[r.ord]->>'status' IN ('failed', 'failed_permanently')
-                                   THEN coalesce((v_prev[r.ord]->>'attempts')::integer, 0) ELSE 0 END + 1;
-                v_out_meta[r.ord] := jsonb_build_object(
-                    'status', CASE WHEN v_attempts >= v_max THEN 'failed_permanently' ELSE 'failed' END,
-                    'source', s.name, 'stage', 'embed', 'error_sqlstate', v_code, 'error_message', left(v_msg, 1000),
-                    'attempts', v_attempts, 'failed_at', now(),
-                    'next_retry_at', CASE WHEN v_attempts < v_max
-                                          THEN now() + v_base * power(2, least(v_attempts - 1, 20)) END,
-                    'model_sha256', p_ident->'sha256');
+                v_attempts := clip_backfill_attempt(v_prev[r.ord]);
+                v_out_meta[r.ord] := clip_backfill_failure(s.name, 'embed', v_code, v_msg, v_attempts, v_max, v_base,
+                                                       p_ident->'sha256');
                 v_done[r.ord] := true;
             END IF;
         END LOOP;
@@ -543,8 +555,7 @@ BEGIN
             CONTINUE WHEN v_done[v_i];
             v_out_meta[v_i] := v_ok_base || v_extra[v_i] || jsonb_build_object(
                 'inference_time_ms', v_ms, 'frame_strategy', 'single', 'frame_count', 1,
-                'attempts', CASE WHEN v_prev[v_i]->>'status' IN ('failed', 'failed_permanently')
-                                 THEN coalesce((v_prev[v_i]->>'attempts')::integer, 0) ELSE 0 END + 1);
+                'attempts', clip_backfill_attempt(v_prev[v_i]));
         END LOOP;
     ELSE
         -- frames: one clip_embed_frames call per row (its frames in one batch, mean-pooled, normalised).
@@ -552,8 +563,7 @@ BEGIN
             EXECUTE format('SELECT %s::bytea[] FROM %s WHERE %I = $1::%s', v_src, s.tbl, s.key_column,
                            clip_backfill_coltype(s.tbl, s.key_column))
                INTO v_frames USING v_keys[v_i];
-            v_attempts := CASE WHEN v_prev[v_i]->>'status' IN ('failed', 'failed_permanently')
-                               THEN coalesce((v_prev[v_i]->>'attempts')::integer, 0) ELSE 0 END + 1;
+            v_attempts := clip_backfill_attempt(v_prev[v_i]);
             v_t0 := clock_timestamp();
             v_code := NULL;
             BEGIN
@@ -575,13 +585,8 @@ BEGIN
                     'frame_strategy', 'mean', 'frame_count', (SELECT count(*) FROM unnest(v_frames) f WHERE f IS NOT NULL),
                     'attempts', v_attempts);
             ELSE
-                v_out_meta[v_i] := jsonb_build_object(
-                    'status', CASE WHEN v_attempts >= v_max THEN 'failed_permanently' ELSE 'failed' END,
-                    'source', s.name, 'stage', 'embed', 'error_sqlstate', v_code, 'error_message', left(v_msg, 1000),
-                    'attempts', v_attempts, 'failed_at', now(),
-                    'next_retry_at', CASE WHEN v_attempts < v_max
-                                          THEN now() + v_base * power(2, least(v_attempts - 1, 20)) END,
-                    'model_sha256', p_ident->'sha256');
+                v_out_meta[v_i] := clip_backfill_failure(s.name, 'embed', v_code, v_msg, v_attempts, v_max, v_base,
+                                                       p_ident->'sha256');
             END IF;
         END LOOP;
     END IF;
