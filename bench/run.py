@@ -338,7 +338,7 @@ def ort_session(path, threads):
 def tract_runnable(path, fact):
     import tract
     m = tract.onnx().load(path)
-    m.set_input_fact(0, fact)  # symbolic batch N, like pg_clip's plan
+    m.set_input_fact(0, fact)  # e.g. "1,3,224,224,f32" (pg_clip's plan) or "N,3,224,224,f32" (symbolic batch)
     return m.into_model().into_runnable()
 
 
@@ -472,11 +472,13 @@ def main():
     tmodel = build_torch()
     ort2 = ort_session(img_onnx, 2)
     ort1 = ort_session(img_onnx, 1)
-    tr_img = tract_runnable(img_onnx, "N,3,224,224,f32")
-    # the same ONNX with the batch fixed in the plan (pg_clip's plan keeps N symbolic)
-    tr_fixed = {b: tract_runnable(img_onnx, f"{b},3,224,224,f32") for b in (1, 32)}
+    # pg_clip's plan: one row, batches run as single-row passes
+    tr_img = tract_runnable(img_onnx, "1,3,224,224,f32")
+    # references: the symbolic-batch plan pg_clip used before, and a plan with the whole batch fixed
+    tr_sym = tract_runnable(img_onnx, "N,3,224,224,f32")
+    tr_fix32 = tract_runnable(img_onnx, "32,3,224,224,f32")
     ort2_t = ort_session(txt_onnx, 2)
-    tr_txt = tract_runnable(txt_onnx, "N,77,i64")
+    tr_txt = tract_runnable(txt_onnx, "1,77,i64")
     iname = ort2.get_inputs()[0].name
     tname = ort2_t.get_inputs()[0].name
     print(f"standalone runtimes loaded in {time.time() - t0:.1f} s")
@@ -498,8 +500,18 @@ def main():
     print(f"cluster {base} port {port} (fsync=off, jit={jit}; {n_fn} pg_clip functions -> {so}); {len(rng_idx)} images in bench_imgs, "
           f"{args.backfill_rows} rows in bf (HNSW index on e)")
 
-    conns = {k: main_cl.connect() for k in ("full", "par", "tiny", "bf")}
+    # "full"/"par"/"bf"/"cbf"/"tiny" run with the default clip.threads (0 = auto); the "*1" sessions pin 1 thread.
+    conns = {k: main_cl.connect() for k in ("full", "par", "full1", "par1", "tiny", "bf", "cbf")}
     conns["tiny"].execute(f"SET clip.image_model = '{installed['bench-tiny-image.onnx']}'")
+    for k in ("full1", "par1"):
+        conns[k].execute("SET clip.threads = 1")
+    auto_threads = conns["full"].execute("SHOW clip.threads").fetchone()[0]
+    cbf = conns["cbf"]
+    cbf.execute("CREATE TABLE scenes_bf (id int PRIMARY KEY, thumbnail bytea, embedding_visual_clip vector(512), "
+                "visual_clip_metadata jsonb)")
+    cbf.execute("INSERT INTO scenes_bf (id, thumbnail) SELECT id, img FROM bench_imgs WHERE id <= %s", (args.backfill_rows,))
+    cbf.execute("CREATE INDEX ON scenes_bf USING hnsw (embedding_visual_clip vector_cosine_ops)")
+    cbf.execute("SELECT clip_register_source('bench', 'scenes_bf', 'id', 'thumbnail')")
     pids = {k: c.execute("SELECT pg_backend_pid()").fetchone()[0] for k, c in conns.items()}
 
     def pg_exec(key, sql, params=None):
@@ -533,12 +545,17 @@ def main():
             return wall, sum(proc_cpu_s(pids[k]) for k in keys) - c0
         return run
 
-    def par_b32():
-        ths = [threading.Thread(target=pg_exec, args=(k, SQL_BN, (1, 32))) for k in ("full", "par")]
-        for t in ths:
-            t.start()
-        for t in ths:
-            t.join()
+    def par_b32(keys):
+        def run():
+            ths = [threading.Thread(target=pg_exec, args=(k, SQL_BN, (1, 32))) for k in keys]
+            for t in ths:
+                t.start()
+            for t in ths:
+                t.join()
+        return run
+
+    # force => true re-embeds rows generated before this transaction: every sample does all n_bf rows.
+    SQL_CBF = "SELECT sum(succeeded) FROM clip_backfill(%s, 'bench', force => true)"
 
     nograd = torch.no_grad
     tx = {1: [torch.from_numpy(x) for x in x1], 8: torch.from_numpy(x8), 32: torch.from_numpy(x32)}
@@ -555,37 +572,51 @@ def main():
         return lambda: [sess.run(None, {iname: x}) for x in xs]
 
     def tract_img(b, runnable=None):
+        """Single-row plan: a batch is b single-row passes, as in pg_clip. Other plans take the batch whole."""
         r = runnable or tr_img
-        xs = x1 if b == 1 else [x8 if b == 8 else x32]
+        if r is tr_img:
+            xs = x1 if b == 1 else [(x8 if b == 8 else x32)[i:i + 1] for i in range(b)]
+        else:
+            xs = x1 if b == 1 else [x8 if b == 8 else x32]
         return lambda: [r.run([x])[0].to_numpy() for x in xs]
 
     preprocess = pil_preprocess(images)
     # (key, label, threads, batch, images per sample, runner)
+    at = "auto" if auto_threads == "0" else auto_threads
     IMG_ROWS = [
         ("torch_b1", "torch eager (open_clip)", 2, 1, 4, py_run(torch_img(1))),
         ("ort_b1", "onnxruntime CPU", 2, 1, 4, py_run(ort_img(ort2, 1))),
         ("ort1_b1", "onnxruntime CPU, 1 thread (ref.)", 1, 1, 4, py_run(ort_img(ort1, 1))),
-        ("tract_b1", "tract standalone (python, 0.23.9)", 1, 1, 4, py_run(tract_img(1))),
-        ("tractfix_b1", "tract standalone, batch fixed in plan (ref.)", 1, 1, 4, py_run(tract_img(1, tr_fixed[1]))),
-        ("pg_b1", "pg_clip clip_embed_image", 1, 1, 4,
+        ("tract_b1", "tract standalone, single-row plan as pg_clip (python, 0.23.9)", 1, 1, 4, py_run(tract_img(1))),
+        ("tractsym_b1", "tract standalone, symbolic-batch plan (pg_clip before, ref.)", 1, 1, 4,
+         py_run(tract_img(1, tr_sym))),
+        ("pg_b1", "pg_clip clip_embed_image", at, 1, 4,
          pg_run(["full"], lambda: [pg_exec("full", SQL_B1, (i,)) for i in range(1, 5)])),
+        ("pg1_b1", "pg_clip clip_embed_image, clip.threads = 1", 1, 1, 4,
+         pg_run(["full1"], lambda: [pg_exec("full1", SQL_B1, (i,)) for i in range(1, 5)])),
         ("torch_b8", "torch eager (open_clip)", 2, 8, 8, py_run(torch_img(8))),
         ("ort_b8", "onnxruntime CPU", 2, 8, 8, py_run(ort_img(ort2, 8))),
-        ("tract_b8", "tract standalone (python, 0.23.9)", 1, 8, 8, py_run(tract_img(8))),
-        ("pg_b8", "pg_clip clip_embed_images", 1, 8, 8, pg_run(["full"], lambda: pg_exec("full", SQL_BN, (1, 8)))),
+        ("tract_b8", "tract standalone, single-row plan as pg_clip (python, 0.23.9)", 1, 8, 8, py_run(tract_img(8))),
+        ("pg_b8", "pg_clip clip_embed_images", at, 8, 8, pg_run(["full"], lambda: pg_exec("full", SQL_BN, (1, 8)))),
         ("torch_b32", "torch eager (open_clip)", 2, 32, 32, py_run(torch_img(32))),
         ("ort_b32", "onnxruntime CPU", 2, 32, 32, py_run(ort_img(ort2, 32))),
         ("ort1_b32", "onnxruntime CPU, 1 thread (ref.)", 1, 32, 32, py_run(ort_img(ort1, 32))),
-        ("tract_b32", "tract standalone (python, 0.23.9)", 1, 32, 32, py_run(tract_img(32))),
-        ("tractfix_b32", "tract standalone, batch fixed in plan (ref.)", 1, 32, 32,
-         py_run(tract_img(32, tr_fixed[32]))),
-        ("pg_b32", "pg_clip clip_embed_images", 1, 32, 32, pg_run(["full"], lambda: pg_exec("full", SQL_BN, (1, 32)))),
-        ("pg2_b32", "pg_clip clip_embed_images, 2 sessions at once", 2, 32, 64, pg_run(["full", "par"], par_b32)),
-        ("bf", f"backfill UPDATE {n_bf} rows (decode+embed+write+HNSW)", 1, 32, n_bf,
+        ("tract_b32", "tract standalone, single-row plan as pg_clip (python, 0.23.9)", 1, 32, 32, py_run(tract_img(32))),
+        ("tractfix_b32", "tract standalone, batch of 32 fixed in plan (ref.)", 1, 32, 32, py_run(tract_img(32, tr_fix32))),
+        ("pg_b32", "pg_clip clip_embed_images", at, 32, 32, pg_run(["full"], lambda: pg_exec("full", SQL_BN, (1, 32)))),
+        ("pg1_b32", "pg_clip clip_embed_images, clip.threads = 1", 1, 32, 32,
+         pg_run(["full1"], lambda: pg_exec("full1", SQL_BN, (1, 32)))),
+        ("pg2_b32", "pg_clip clip_embed_images, 2 sessions at once", f"2x {at}", 32, 64,
+         pg_run(["full", "par"], par_b32(("full", "par")))),
+        ("pg2t1_b32", "pg_clip clip_embed_images, 2 sessions at once, clip.threads = 1", "2x 1", 32, 64,
+         pg_run(["full1", "par1"], par_b32(("full1", "par1")))),
+        ("cbf", f"clip_backfill({n_bf}) (fetch+decode+embed+UPDATE+metadata+HNSW)", at, 32, n_bf,
+         pg_run(["cbf"], lambda: conns["cbf"].execute(SQL_CBF, (n_bf,)).fetchall())),
+        ("bf", f"backfill-like UPDATE {n_bf} rows (decode+embed+write+HNSW)", at, 32, n_bf,
          pg_run(["bf"], lambda: conns["bf"].execute(SQL_BF, (n_bf, n_bf)))),
-        ("dec_b1", "pg_clip decode+preprocess only (tiny model), clip_embed_image", 1, 1, 4,
+        ("dec_b1", "pg_clip decode+preprocess only (tiny model), clip_embed_image", at, 1, 4,
          pg_run(["tiny"], lambda: [pg_exec("tiny", SQL_B1, (i,)) for i in range(1, 5)])),
-        ("dec_b32", "pg_clip decode+preprocess only (tiny model), clip_embed_images", 1, 32, 32,
+        ("dec_b32", "pg_clip decode+preprocess only (tiny model), clip_embed_images", at, 32, 32,
          pg_run(["tiny"], lambda: pg_exec("tiny", SQL_BN, (1, 32)))),
         ("pil_b1", "Pillow+open_clip decode+preprocess (ref.)", 1, 1, 32,
          py_run(lambda: [preprocess(images[j][1]) for j in rng_idx[:32]])),
@@ -595,7 +626,7 @@ def main():
     t0 = time.time()
     for key, _, _, _, _, run in IMG_ROWS:
         run()
-    print(f"warm-up (model loads in 4 backends, first runs) {time.time() - t0:.1f} s")
+    print(f"warm-up (model loads in {len(conns)} backends, first runs) {time.time() - t0:.1f} s")
     conns["full"].execute("VACUUM bf")
 
     # sanity: the runtimes compute the same function (PNG image: pg_clip's preprocessing is bit-identical)
@@ -615,13 +646,13 @@ def main():
     # per-operator profile of the standalone tract plan (also gives the multiply-add count per image)
     prows, prof_totals = [], {}
     if not args.skip_profile:
-        for label, r, b, xb in (("N symbolic, b=1", tr_img, 1, x1[0]), ("N fixed to 1", tr_fixed[1], 1, x1[0]),
-                                 ("N symbolic, b=8", tr_img, 8, x8)):
+        for label, r, b, xb in (("N fixed to 1 (pg_clip)", tr_img, 1, x1[0]), ("N symbolic, b=1", tr_sym, 1, x1[0]),
+                                 ("N fixed to 32", tr_fix32, 32, x32)):
             prof = json.loads(r.profile_json([xb]))
             total, fma_n = summarize_profile(prof, b, prows, label)
             prof_totals[label] = (total, fma_n)
             prows.append([label, "TOTAL", f"{total * 1e3 / b:.2f}", "100%", f"{2 * fma_n / total / 1e9:.0f}"])
-        results["image_fma"] = prof_totals["N fixed to 1"][1]
+        results["image_fma"] = prof_totals["N fixed to 1 (pg_clip)"][1]
         print("tract per-operator profiles taken")
     end_section()
 
@@ -681,16 +712,19 @@ def main():
     TXT_ROWS = [
         ("t_torch", "torch eager (open_clip)", 2, py_run(torch_txt)),
         ("t_ort", "onnxruntime CPU", 2, py_run(lambda: [ort2_t.run(None, {tname: t}) for t in toks_np])),
-        ("t_tract", "tract standalone (python)", 1, py_run(lambda: [tr_txt.run([t])[0].to_numpy() for t in toks_np])),
-        ("t_pg", "pg_clip clip_embed_text", 1,
+        ("t_tract", "tract standalone, single-row plan as pg_clip (python)", 1,
+         py_run(lambda: [tr_txt.run([t])[0].to_numpy() for t in toks_np])),
+        ("t_pg", "pg_clip clip_embed_text", at,
          pg_run(["full"], lambda: [pg_exec("full", "SELECT vector_dims(clip_embed_text(%s))", (t,)) for t in texts])),
+        ("t_pg1", "pg_clip clip_embed_text, clip.threads = 1", 1,
+         pg_run(["full1"], lambda: [pg_exec("full1", "SELECT vector_dims(clip_embed_text(%s))", (t,)) for t in texts])),
     ]
     for _, _, _, run in TXT_ROWS:
         run()
     tsamples = {r[0]: [] for r in TXT_ROWS}
     tcpu = {r[0]: [0.0, 0.0] for r in TXT_ROWS}
     for rep in range(repeats):
-        for key, _, _, run in TXT_ROWS[rep % 4:] + TXT_ROWS[:rep % 4]:
+        for key, _, _, run in TXT_ROWS[rep % len(TXT_ROWS):] + TXT_ROWS[:rep % len(TXT_ROWS)]:
             wall, cpu_s = run()
             tsamples[key].append(wall * 1e3 / len(texts))
             tcpu[key][0] += wall
@@ -709,16 +743,15 @@ def main():
         section("Where the time goes")
         dec1, dec32 = m["dec_b1"], m["dec_b32"]
         print("In-database stages, ms/image (medians above; inference = total - decode/preprocess row):\n")
-        table(["batch", "pg_clip total", "decode+preprocess (tiny-model row)", "inference (difference)",
-               "tract standalone (N symbolic, as pg_clip)", "tract, N fixed", "onnxruntime 2T",
-               "onnxruntime 1T"],
-              [["1", f"{m['pg_b1']:.1f}", f"{dec1:.1f}", f"{m['pg_b1'] - dec1:.1f}", f"{m['tract_b1']:.1f}",
-                f"{m['tractfix_b1']:.1f}", f"{m['ort_b1']:.1f}", f"{m['ort1_b1']:.1f}"],
-               ["32", f"{m['pg_b32']:.1f}", f"{dec32:.1f}", f"{m['pg_b32'] - dec32:.1f}", f"{m['tract_b32']:.1f}",
-                f"{m['tractfix_b32']:.1f}",
-                f"{m['ort_b32']:.1f}", f"{m['ort1_b32']:.1f}"],
-               [f"backfill {n_bf}", f"{m['bf']:.1f}", f"{dec32:.1f}", f"{m['bf'] - dec32:.1f}",
-                f"{m['tract_b32']:.1f}", f"{m['tractfix_b32']:.1f}", f"{m['ort_b32']:.1f}", f"{m['ort1_b32']:.1f}"]])
+        table(["batch", "pg_clip total (auto threads)", "decode+preprocess (tiny-model row)", "inference (difference)",
+               "pg_clip, clip.threads = 1", "tract standalone, same plan, 1T", "tract, symbolic N (before)",
+               "onnxruntime 2T", "onnxruntime 1T"],
+              [["1", f"{m['pg_b1']:.1f}", f"{dec1:.1f}", f"{m['pg_b1'] - dec1:.1f}", f"{m['pg1_b1']:.1f}",
+                f"{m['tract_b1']:.1f}", f"{m['tractsym_b1']:.1f}", f"{m['ort_b1']:.1f}", f"{m['ort1_b1']:.1f}"],
+               ["32", f"{m['pg_b32']:.1f}", f"{dec32:.1f}", f"{m['pg_b32'] - dec32:.1f}", f"{m['pg1_b32']:.1f}",
+                f"{m['tract_b32']:.1f}", "-", f"{m['ort_b32']:.1f}", f"{m['ort1_b32']:.1f}"],
+               [f"clip_backfill({n_bf})", f"{m['cbf']:.1f}", f"{dec32:.1f}", f"{m['cbf'] - dec32:.1f}", "-",
+                f"{m['tract_b32']:.1f}", "-", f"{m['ort_b32']:.1f}", f"{m['ort1_b32']:.1f}"]])
         print("\ntract per-operator profile (standalone python binding, same ONNX, 1 thread; "
               "ms per image, share of the pass, achieved GFLOP/s; taken during set-up):\n")
         table(["tract plan", "operator", "ms/image", "share", "GFLOP/s"], prows)
@@ -735,11 +768,10 @@ def main():
         section(f"Memory and first-call latency, {args.sessions} backends each embedding one image")
         # Extension objects are created before the library is preloaded: CREATE EXTENSION validates the C
         # functions against $libdir/pg_clip, which must not be loaded next to the preloaded private copy.
-        # A third cluster is the same preload set-up with glibc's malloc asking for transparent huge pages
-        # (GLIBC_TUNABLES=glibc.malloc.hugetlb=1 in the postmaster's environment; THP is in 'madvise' mode
-        # here): a deployment-level mitigation tried for the first-call gap, not a pg_clip default.
+        # With preload, pg_clip itself moves the postmaster's model memory onto 2 MiB pages (MADV_COLLAPSE);
+        # the log line and the postmaster's AnonHugePages below show how much.
         pre_clusters = {}
-        for name, off, env in (("preload", 1, None), ("preload + THP", 2, {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"})):
+        for name, off, env in (("preload", 1, None),):
             cl = BenchCluster(base + ("-preload" if off == 1 else "-preload-thp"), port + off, model_conf).start()
             with cl.connect() as c:
                 c.execute("CREATE EXTENSION pg_clip CASCADE")
@@ -857,11 +889,14 @@ def main():
         r = m[f"ort_b{b}"] / m[f"pg_b{b}"]
         trow.append([f"batch {b} throughput > onnxruntime", f"pg_clip {1e3 / m[f'pg_b{b}']:.1f} img/s vs "
                      f"{1e3 / m[f'ort_b{b}']:.1f} img/s = {r:.2f}x", "MET" if r > 1.0 else "MISSED"])
-    rb = m["tract_b32"] / m["bf"]
-    trow.append(["backfill end-to-end >= 90% of pure inference (same engine, b=32)",
-                 f"{1e3 / m['bf']:.1f} vs {1e3 / m['tract_b32']:.1f} img/s = {100 * rb:.0f}% "
-                 f"({100 * m['ort_b32'] / m['bf']:.0f}% of onnxruntime b=32, "
-                 f"{100 * m['pg_b32'] / m['bf']:.0f}% of clip_embed_images b=32)", "MET" if rb >= 0.9 else "MISSED"])
+    # Pure inference = the forward passes alone, same engine and threads: clip_embed_images b=32 minus its
+    # decode+preprocess share (the tiny-model row); also against standalone tract at 1 thread with pinned threads.
+    pure = m["pg_b32"] - m["dec_b32"]
+    rb = pure / m["cbf"]
+    trow.append([f"clip_backfill end-to-end >= 90% of pure inference (b=32, same threads)",
+                 f"{1e3 / m['cbf']:.1f} vs {1e3 / pure:.1f} img/s = {100 * rb:.0f}% "
+                 f"(backfill-like UPDATE: {100 * pure / m['bf']:.0f}%; {100 * m['ort_b32'] / m['cbf']:.0f}% of "
+                 f"onnxruntime b=32)", "MET" if rb >= 0.9 else "MISSED"])
     if "memory" in results:
         rp = results["memory"]["preload"]["ratio_cluster"]
         trow.append([f"{args.sessions} backends < 1.3x PSS of one, with preload",

@@ -10,9 +10,9 @@ use pgrx::prelude::*;
 use pgrx::JsonB;
 
 use crate::error::{ClipError, OrReport};
-use crate::inference::{self, InferenceError, Stop};
+use crate::inference::{self, InferenceError, Input, Row, Stop};
 use crate::model::{self, Encoder, Tower};
-use crate::preprocess::{self, TENSOR_LEN};
+use crate::preprocess::{self, PreprocessError};
 use crate::settings;
 use crate::tokenizer::{self, CONTEXT_LENGTH};
 use crate::vector::Vector;
@@ -169,6 +169,17 @@ pub fn preload_models() {
             Err(e) => pgrx::warning!("pg_clip: could not preload {tower} model: {e}"),
         }
     }
+    let pages = crate::hugepages::collapse_anonymous_memory();
+    let mib = |b: usize| b >> 20;
+    match pages.error {
+        None => pgrx::log!("pg_clip: {} MiB of preloaded memory on 2 MiB pages", mib(pages.collapsed)),
+        Some(errno) => pgrx::log!(
+            "pg_clip: {} of {} MiB of preloaded memory on 2 MiB pages (the kernel refused the rest: {})",
+            mib(pages.collapsed),
+            mib(pages.eligible),
+            std::io::Error::from_raw_os_error(errno)
+        ),
+    }
 }
 
 pub fn encoder(tower: Tower) -> Result<Arc<Encoder>, ClipError> {
@@ -214,7 +225,8 @@ impl Deadline {
     }
 }
 
-/// `numbered` names the 1-based array position in errors (batch calls).
+/// `numbered` names the 1-based array position in errors (batch calls). The first bad image (by index)
+/// fails the call; rows are decoded and embedded on clip.threads threads.
 pub fn embed_images(items: &[Option<&[u8]>], numbered: bool) -> Result<Vec<Option<Vec<f32>>>, ClipError> {
     let deadline = Deadline::start();
     // The model is loaded before any decoding so a missing model fails once, up front.
@@ -223,19 +235,17 @@ pub fn embed_images(items: &[Option<&[u8]>], numbered: bool) -> Result<Vec<Optio
     let present: Vec<usize> = (0..items.len()).filter(|&i| items[i].is_some()).collect();
     let mut out: Vec<Option<Vec<f32>>> = vec![None; items.len()];
     for chunk in present.chunks(settings::max_batch_size()) {
-        let mut pixels = vec![0f32; chunk.len() * TENSOR_LEN];
-        for (slot, &i) in chunk.iter().enumerate() {
-            deadline.check()?;
-            let bytes = items[i].unwrap_or_default();
-            preprocess::preprocess_into(bytes, &limits, &mut pixels[slot * TENSOR_LEN..(slot + 1) * TENSOR_LEN])
-                .map_err(|source| ClipError::Image { index: numbered.then_some(i + 1), source })?;
-        }
-        let rows = inference::with_threads(settings::threads(), || {
-            inference::embed_images(&encoder, pixels, chunk.len(), &mut deadline.checkpoint())
-        })
+        let prepare = |k: usize| preprocess_row(items[chunk[k]].unwrap_or_default(), &limits);
+        let rows = inference::embed_rows(&encoder, chunk.len(), settings::threads(), true, &mut deadline.checkpoint(), &prepare)
             .map_err(|e| deadline.inference_error(e))?;
+        let mut rows = rows;
+        if let Some(k) = rows.iter().position(|r| matches!(r, Row::Rejected(_))) {
+            if let Row::Rejected(source) = rows.swap_remove(k) {
+                return Err(ClipError::Image { index: numbered.then_some(chunk[k] + 1), source });
+            }
+        }
         for (&i, row) in chunk.iter().zip(rows) {
-            out[i] = Some(row);
+            out[i] = Some(embedded(row)?);
         }
     }
     Ok(out)
@@ -246,42 +256,33 @@ pub fn try_embed_images(items: &[Option<&[u8]>]) -> Result<Vec<Result<Option<Vec
     let deadline = Deadline::start();
     let encoder = encoder(Tower::Image)?;
     let limits = settings::image_limits();
+    let present: Vec<usize> = (0..items.len()).filter(|&i| items[i].is_some()).collect();
     let mut out: Vec<Result<Option<Vec<f32>>, ClipError>> = items.iter().map(|_| Ok(None)).collect();
-    let mut good: Vec<usize> = Vec::new();
-    let mut pixels: Vec<f32> = Vec::new();
-    let batch = settings::max_batch_size();
-    let flush = |good: &mut Vec<usize>, pixels: &mut Vec<f32>, out: &mut Vec<Result<Option<Vec<f32>>, ClipError>>| {
-        if good.is_empty() {
-            return Ok(());
-        }
-        let rows = inference::with_threads(settings::threads(), || {
-            inference::embed_images(&encoder, std::mem::take(pixels), good.len(), &mut deadline.checkpoint())
-        })
+    for chunk in present.chunks(settings::max_batch_size()) {
+        let prepare = |k: usize| preprocess_row(items[chunk[k]].unwrap_or_default(), &limits);
+        let rows = inference::embed_rows(&encoder, chunk.len(), settings::threads(), false, &mut deadline.checkpoint(), &prepare)
             .map_err(|e| deadline.inference_error(e))?;
-        for (&i, row) in good.iter().zip(rows) {
-            out[i] = Ok(Some(row));
-        }
-        good.clear();
-        Ok::<(), ClipError>(())
-    };
-    for (i, item) in items.iter().enumerate() {
-        let Some(bytes) = item else { continue };
-        deadline.check()?;
-        let start = pixels.len();
-        pixels.resize(start + TENSOR_LEN, 0.0);
-        match preprocess::preprocess_into(bytes, &limits, &mut pixels[start..]) {
-            Ok(()) => good.push(i),
-            Err(source) => {
-                pixels.truncate(start);
-                out[i] = Err(ClipError::Image { index: Some(i + 1), source });
-            }
-        }
-        if good.len() == batch {
-            flush(&mut good, &mut pixels, &mut out)?;
+        for (&i, row) in chunk.iter().zip(rows) {
+            out[i] = match row {
+                Row::Rejected(source) => Err(ClipError::Image { index: Some(i + 1), source }),
+                row => Ok(Some(embedded(row)?)),
+            };
         }
     }
-    flush(&mut good, &mut pixels, &mut out)?;
     Ok(out)
+}
+
+/// Runs on worker threads: pure Rust, no PostgreSQL calls.
+fn preprocess_row(bytes: &[u8], limits: &preprocess::Limits) -> Result<Input, PreprocessError> {
+    preprocess::preprocess(bytes, limits).map(Input::Pixels)
+}
+
+fn embedded<E>(row: Row<E>) -> Result<Vec<f32>, ClipError> {
+    match row {
+        Row::Embedded(v) => Ok(v),
+        // Only a rejection ends a call early without an error, and rejections are handled first.
+        Row::Rejected(_) | Row::Skipped => Err(ClipError::Inference("a row was not embedded".into())),
+    }
 }
 
 pub fn embed_texts(items: &[Option<&str>]) -> Result<Vec<Option<Vec<f32>>>, ClipError> {
@@ -298,9 +299,7 @@ pub fn embed_texts(items: &[Option<&str>]) -> Result<Vec<Option<Vec<f32>>>, Clip
             check_text(text)?;
             ids.extend_from_slice(&tok.tokenize(text));
         }
-        let rows = inference::with_threads(settings::threads(), || {
-            inference::embed_tokens(&encoder, ids, chunk.len(), &mut deadline.checkpoint())
-        })
+        let rows = inference::embed_tokens(&encoder, &ids, settings::threads(), &mut deadline.checkpoint())
             .map_err(|e| deadline.inference_error(e))?;
         for (&i, row) in chunk.iter().zip(rows) {
             out[i] = Some(row);

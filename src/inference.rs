@@ -2,11 +2,15 @@
 //! `checkpoint` runs between operators: that is how a long batch honours query cancel, statement_timeout
 //! and clip.timeout_ms within milliseconds instead of after the whole pass.
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
 use tract_linalg::multithread::{multithread_tract_scope, Executor};
 use tract_onnx::prelude::*;
 
 use crate::model::{EMBED_DIM, Encoder};
 use crate::preprocess::{IMAGE_SIZE, TENSOR_LEN};
+use crate::threads;
 use crate::tokenizer::CONTEXT_LENGTH;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -33,93 +37,245 @@ impl std::fmt::Display for InferenceError {
 /// Returned by a checkpoint to abort the pass.
 pub struct Stop;
 
-thread_local! {
-    /// This backend's intra-op pool, built on first use with more than one thread and rebuilt when
-    /// clip.threads changes. Never built in the postmaster, so no thread exists across fork().
-    static POOL: std::cell::RefCell<Option<(usize, Executor)>> = const { std::cell::RefCell::new(None) };
+pub type Checkpoint<'a> = &'a mut dyn FnMut() -> Result<(), Stop>;
+
+/// One row's model input: a preprocessed image (`TENSOR_LEN` floats, CHW) or `CONTEXT_LENGTH` token ids.
+pub enum Input {
+    Pixels(Vec<f32>),
+    Tokens(Vec<i64>),
 }
 
-/// Runs `f` with tract's matrix products spread over `threads` threads (1: on the calling thread only).
-/// If the pool cannot be created the work runs single-threaded rather than failing.
-pub fn with_threads<R>(threads: usize, f: impl FnOnce() -> R) -> R {
-    if threads <= 1 {
-        return multithread_tract_scope(Executor::SingleThread, f);
+impl Input {
+    fn into_tensor(self) -> Result<Tensor, InferenceError> {
+        let t = match self {
+            Input::Pixels(p) => tract_ndarray::Array4::from_shape_vec((1, 3, IMAGE_SIZE, IMAGE_SIZE), p).map(|a| a.into_tensor()),
+            Input::Tokens(t) => tract_ndarray::Array2::from_shape_vec((1, CONTEXT_LENGTH), t).map(|a| a.into_tensor()),
+        };
+        t.map_err(|e| InferenceError::Failed(format!("input row: {e}")))
     }
-    let executor = POOL.with(|slot| {
-        let mut slot = slot.borrow_mut();
-        if let Some((n, exec)) = slot.as_ref() {
-            if *n == threads {
-                return exec.clone();
+}
+
+/// What became of one row of `embed_rows`.
+#[derive(Debug)]
+pub enum Row<E> {
+    Embedded(Vec<f32>),
+    /// `prepare` refused the row's input.
+    Rejected(E),
+    /// Not attempted: an earlier rejection ended a fail-fast call.
+    Skipped,
+}
+
+/// Embeds `n` rows: `prepare(i)` builds row i's input tensor (decoding, preprocessing), then a forward
+/// pass embeds it. With `threads > 1` the rows are spread over that many threads, each row prepared and
+/// embedded on one thread, so decoding overlaps inference and both scale with the threads; a single row
+/// spreads its matrix products instead. `prepare` runs on worker threads and must not touch PostgreSQL.
+///
+/// A rejected row is returned as such; with `fail_fast` it also ends the call (later rows are Skipped),
+/// and every row before it has been attempted, so the first rejection by index is deterministic.
+/// Inference failures and stops end the call with an error.
+pub fn embed_rows<E: Send>(
+    encoder: &Encoder,
+    n: usize,
+    threads: usize,
+    fail_fast: bool,
+    checkpoint: Checkpoint,
+    prepare: &(dyn Fn(usize) -> Result<Input, E> + Sync),
+) -> Result<Vec<Row<E>>, InferenceError> {
+    if threads > 1 && n > 1 {
+        if let Some(pool) = threads::pool(threads.min(n)) {
+            return embed_rows_in_parallel(encoder, n, fail_fast, &pool, checkpoint, prepare);
+        }
+    }
+    let executor = match threads {
+        0 | 1 => Executor::SingleThread,
+        _ => threads::pool(threads).map(Executor::MultiThread).unwrap_or(Executor::SingleThread),
+    };
+    multithread_tract_scope(executor, || {
+        let mut state = spawn(encoder)?;
+        let mut rows = Vec::with_capacity(n);
+        for i in 0..n {
+            checkpoint().map_err(|_| InferenceError::Stopped)?;
+            match prepare(i) {
+                Ok(input) => rows.push(Row::Embedded(forward(&mut state, input.into_tensor()?, i, checkpoint)?)),
+                Err(e) => {
+                    rows.push(Row::Rejected(e));
+                    if fail_fast {
+                        rows.extend((i + 1..n).map(|_| Row::Skipped));
+                        break;
+                    }
+                }
             }
         }
-        let exec = build_pool(threads).map(|p| Executor::MultiThread(std::sync::Arc::new(p)));
-        let exec = exec.unwrap_or(Executor::SingleThread);
-        *slot = Some((threads, exec.clone()));
-        exec
-    });
-    multithread_tract_scope(executor, f)
+        Ok(rows)
+    })
 }
 
-/// Worker threads start with every signal blocked: Postgres' handlers (cancel, die, latch wake-ups) must
-/// only ever run on the backend's own thread, which is the one that reacts to them.
-fn build_pool(threads: usize) -> Option<rayon::ThreadPool> {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .thread_name(|i| format!("pg_clip-{i}"))
-        .spawn_handler(|thread| {
-            let mut builder = std::thread::Builder::new();
-            if let Some(name) = thread.name() {
-                builder = builder.name(name.to_owned());
-            }
-            unsafe {
-                let mut all: libc::sigset_t = std::mem::zeroed();
-                let mut previous: libc::sigset_t = std::mem::zeroed();
-                libc::sigfillset(&mut all);
-                libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut previous);
-                let spawned = builder.spawn(|| thread.run());
-                libc::pthread_sigmask(libc::SIG_SETMASK, &previous, std::ptr::null_mut());
-                spawned.map(|_| ())
-            }
-        })
-        .build()
-        .ok()
-}
-
-/// Embeds `n` preprocessed images laid out back to back (`n * TENSOR_LEN` floats, CHW each).
+/// Embeds preprocessed images laid out back to back (`TENSOR_LEN` floats, CHW, each).
 pub fn embed_images(
     encoder: &Encoder,
-    pixels: Vec<f32>,
-    n: usize,
-    checkpoint: &mut dyn FnMut() -> Result<(), Stop>,
+    pixels: &[f32],
+    threads: usize,
+    checkpoint: Checkpoint,
 ) -> Result<Vec<Vec<f32>>, InferenceError> {
-    debug_assert_eq!(pixels.len(), n * TENSOR_LEN);
-    let input = tract_ndarray::Array4::from_shape_vec((n, 3, IMAGE_SIZE, IMAGE_SIZE), pixels)
-        .map_err(|e| InferenceError::Failed(e.to_string()))?
-        .into_tensor();
-    run(encoder, input, n, checkpoint)
+    let rows: Vec<&[f32]> = pixels.chunks_exact(TENSOR_LEN).collect();
+    let prepare = |i: usize| Ok::<_, String>(Input::Pixels(rows[i].to_vec()));
+    embedded(embed_rows(encoder, rows.len(), threads, true, checkpoint, &prepare)?)
 }
 
-/// Embeds `n` token rows (`n * CONTEXT_LENGTH` ids).
+/// Embeds token rows (`CONTEXT_LENGTH` ids each, back to back).
 pub fn embed_tokens(
     encoder: &Encoder,
-    tokens: Vec<i64>,
-    n: usize,
-    checkpoint: &mut dyn FnMut() -> Result<(), Stop>,
+    tokens: &[i64],
+    threads: usize,
+    checkpoint: Checkpoint,
 ) -> Result<Vec<Vec<f32>>, InferenceError> {
-    let input = tract_ndarray::Array2::from_shape_vec((n, CONTEXT_LENGTH), tokens)
-        .map_err(|e| InferenceError::Failed(e.to_string()))?
-        .into_tensor();
-    run(encoder, input, n, checkpoint)
+    let rows: Vec<&[i64]> = tokens.chunks_exact(CONTEXT_LENGTH).collect();
+    let prepare = |i: usize| Ok::<_, String>(Input::Tokens(rows[i].to_vec()));
+    embedded(embed_rows(encoder, rows.len(), threads, true, checkpoint, &prepare)?)
 }
 
-fn run(
+fn embedded(rows: Vec<Row<String>>) -> Result<Vec<Vec<f32>>, InferenceError> {
+    rows.into_iter()
+        .map(|r| match r {
+            Row::Embedded(v) => Ok(v),
+            Row::Rejected(e) => Err(InferenceError::Failed(e)),
+            Row::Skipped => Err(InferenceError::Stopped),
+        })
+        .collect()
+}
+
+/// The backend's own thread takes rows like the workers do, and between operators and rows it services
+/// interrupts; workers only watch `stop`. Whatever ends the call early (cancel raising an ERROR on the
+/// backend thread, a timeout, a failed row) sets `stop`, and every worker leaves at its next operator,
+/// so nothing keeps computing after the call has returned.
+fn embed_rows_in_parallel<E: Send>(
     encoder: &Encoder,
-    input: Tensor,
     n: usize,
-    checkpoint: &mut dyn FnMut() -> Result<(), Stop>,
-) -> Result<Vec<Vec<f32>>, InferenceError> {
+    fail_fast: bool,
+    pool: &rayon::ThreadPool,
+    checkpoint: Checkpoint,
+    prepare: &(dyn Fn(usize) -> Result<Input, E> + Sync),
+) -> Result<Vec<Row<E>>, InferenceError> {
+    let results: Vec<Mutex<Option<Row<E>>>> = (0..n).map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    let finished = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    // Why the call ended early, when it was not an interrupt on the backend thread.
+    let failure: Mutex<Option<InferenceError>> = Mutex::new(None);
+    let fail = |e: InferenceError| {
+        stop.store(true, Ordering::SeqCst);
+        lock(&failure).get_or_insert(e);
+    };
+
+    let take_rows = |check: Checkpoint| -> Result<(), InferenceError> {
+        let mut state = spawn(encoder)?;
+        loop {
+            // Checked before taking a row, so that with fail_fast every row below a rejection is taken.
+            if stop.load(Ordering::SeqCst) {
+                return Ok(());
+            }
+            let i = next.fetch_add(1, Ordering::SeqCst);
+            if i >= n {
+                return Ok(());
+            }
+            let row = match prepare(i) {
+                Ok(input) => Row::Embedded(forward(&mut state, input.into_tensor()?, i, check)?),
+                Err(e) => {
+                    if fail_fast {
+                        stop.store(true, Ordering::SeqCst);
+                    }
+                    Row::Rejected(e)
+                }
+            };
+            *lock(&results[i]) = Some(row);
+            finished.fetch_add(1, Ordering::SeqCst);
+        }
+    };
+    // A worker's panic becomes this call's error. On the backend thread a panic may be a Postgres ERROR
+    // (cancel) in flight, which must keep unwinding, so that thread is not wrapped.
+    let worker = || {
+        let mut watch_stop = || if stop.load(Ordering::SeqCst) { Err(Stop) } else { Ok(()) };
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| take_rows(&mut watch_stop))) {
+            Ok(Ok(())) => {}
+            Ok(Err(InferenceError::Stopped)) => {}
+            Ok(Err(e)) => fail(e),
+            Err(panic) => fail(InferenceError::Failed(format!("inference panicked: {}", panic_message(&panic)))),
+        }
+    };
+
+    let mut interrupted = false;
+    pool.in_place_scope(|scope| {
+        // Dropped first when the backend thread unwinds out of a cancel ERROR; rayon then waits for the
+        // workers, which must therefore already be on their way out.
+        let _stop_on_unwind = SetOnDrop(&stop);
+        for _ in 1..pool.current_num_threads() {
+            scope.spawn(|_| worker());
+        }
+        let mut interruptible = || {
+            if stop.load(Ordering::SeqCst) {
+                return Err(Stop);
+            }
+            let r = checkpoint();
+            if r.is_err() {
+                interrupted = true;
+                stop.store(true, Ordering::SeqCst);
+            }
+            r
+        };
+        match take_rows(&mut interruptible) {
+            Ok(()) | Err(InferenceError::Stopped) => {}
+            Err(e) => fail(e),
+        }
+        while finished.load(Ordering::SeqCst) < n && !stop.load(Ordering::SeqCst) {
+            if interruptible().is_err() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    });
+
+    if let Some(e) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(e);
+    }
+    if interrupted {
+        return Err(InferenceError::Stopped);
+    }
+    // Only a fail-fast rejection stops the workers without a failure: rows after it may be missing.
+    Ok(results.into_iter().map(|r| r.into_inner().unwrap_or_else(|p| p.into_inner()).unwrap_or(Row::Skipped)).collect())
+}
+
+struct SetOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for SetOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+fn spawn(encoder: &Encoder) -> Result<TypedSimpleState, InferenceError> {
+    encoder.plan.spawn().map_err(|e| InferenceError::Failed(format!("{e:#}")))
+}
+
+/// One single-row pass, node by node so `checkpoint` runs between operators; the result is unit length.
+fn forward(
+    state: &mut TypedSimpleState,
+    input: Tensor,
+    row: usize,
+    checkpoint: Checkpoint,
+) -> Result<Vec<f32>, InferenceError> {
     let mut stopped = false;
-    let mut state = encoder.plan.spawn().map_err(|e| InferenceError::Failed(format!("{e:#}")))?;
     let result = state.run_plan_with_eval(tvec!(input.into_tvalue()), |ctx, op_state, node, inputs| {
         if checkpoint().is_err() {
             stopped = true;
@@ -133,16 +289,11 @@ fn run(
         Err(e) => return Err(InferenceError::Failed(format!("{e:#}"))),
     };
     let view = outputs[0].to_plain_array_view::<f32>().map_err(|e| InferenceError::Failed(format!("{e:#}")))?;
-    if view.shape() != [n, EMBED_DIM] {
-        return Err(InferenceError::Failed(format!("output shape {:?}, expected [{n}, {EMBED_DIM}]", view.shape())));
+    if view.shape() != [1, EMBED_DIM] {
+        return Err(InferenceError::Failed(format!("output shape {:?}, expected [1, {EMBED_DIM}]", view.shape())));
     }
-    view.outer_iter()
-        .enumerate()
-        .map(|(row, v)| {
-            let mut v: Vec<f32> = v.iter().copied().collect();
-            l2_normalize(&mut v).then_some(v).ok_or(InferenceError::Degenerate { row })
-        })
-        .collect()
+    let mut v: Vec<f32> = view.iter().copied().collect();
+    if l2_normalize(&mut v) { Ok(v) } else { Err(InferenceError::Degenerate { row }) }
 }
 
 /// CLIP compares embeddings by cosine; unit length makes pgvector's `<#>` and `<=>` agree with it.

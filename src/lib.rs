@@ -6,10 +6,12 @@
 mod api;
 mod error;
 pub mod fetch;
+mod hugepages;
 pub mod inference;
 pub mod model;
 pub mod preprocess;
 mod settings;
+pub mod threads;
 pub mod tokenizer;
 mod vector;
 
@@ -21,8 +23,8 @@ mod tests;
 #[pgrx::pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     settings::register();
-    // Only in the postmaster, before any backend forks: tract (built without rayon) starts no threads,
-    // so nothing here is lost or duplicated by fork().
+    // Only in the postmaster, before any backend forks. Loading starts no threads (pools are created
+    // per backend on first use), so nothing here is lost or duplicated by fork().
     if settings::preload() && unsafe { pgrx::pg_sys::process_shared_preload_libraries_in_progress } {
         api::preload_models();
     }

@@ -157,6 +157,12 @@ fn build_plan(tower: Tower, mut model: InferenceModel) -> Result<Arc<TypedRunnab
     if inputs != 1 {
         return Err(format!("expected 1 input, the model has {inputs}"));
     }
+    // Typed with a symbolic batch axis N, which every export's shape annotations agree with, then
+    // specialised to N = 1 before optimisation. With N symbolic, tract 0.23 leaves the broadcasting
+    // element-wise ops (layer-norm scale/shift, QuickGELU, residual adds) generic, ~15 ms per image at
+    // ~1 GFLOP/s, and its matmuls lose efficiency as N grows. Concrete larger batches gain at most ~10%
+    // per image on one thread and nothing on two, while every plan packs its own copy of the weights
+    // (~335 MiB), so batches run as single-row passes instead (docs/benchmarks.md).
     let batch = model.symbols.sym("N");
     let fact = match tower {
         Tower::Image => {
@@ -177,8 +183,10 @@ fn build_plan(tower: Tower, mut model: InferenceModel) -> Result<Arc<TypedRunnab
     if dims.len() != 2 || dims[1] != TDim::from(EMBED_DIM as i64) || out_fact.datum_type != f32::datum_type() {
         return Err(format!("output must be float32 [N,{EMBED_DIM}], the model produces {out_fact:?}"));
     }
+    let one_row = std::collections::HashMap::from([(batch, TDim::Val(1))]);
     typed
-        .into_optimized()
+        .set_symbols(&one_row)
+        .and_then(|m| m.into_optimized())
         .and_then(|m| m.into_runnable())
         .map_err(|e| format!("optimisation failed: {e:#}"))
 }

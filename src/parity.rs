@@ -53,8 +53,9 @@ fn image_embeddings_match_onnxruntime_for_every_golden_image() {
             let path = root().join(img["file"].as_str().expect("file"));
             pixels.extend(preprocess(&std::fs::read(&path).expect("image"), &limits).expect("preprocess"));
         }
-        // One batched pass over all images: also proves batching does not change results.
-        let rows = embed_images(&enc, pixels, images.len(), &mut never_stop()).expect("inference");
+        // One call over all images with rows spread over 2 threads: order and values must survive.
+        let rows = embed_images(&enc, &pixels, 2, &mut never_stop()).expect("inference");
+        assert_eq!(rows.len(), images.len());
         println!("{file}: 1 - cos per image");
         let mut worst = 1.0f64;
         for (img, row) in images.iter().zip(&rows) {
@@ -80,7 +81,8 @@ fn text_embeddings_and_tokens_match_open_clip() {
     }
     for (file, key) in [("clip-tiny-text.onnx", "emb_tiny_open_clip"), ("clip-tiny-hf-text.onnx", "emb_tiny_hf")] {
         let enc = model(file, Tower::Text);
-        let rows = embed_tokens(&enc, ids.clone(), texts.len(), &mut never_stop()).expect("inference");
+        let rows = embed_tokens(&enc, &ids, 2, &mut never_stop()).expect("inference");
+        assert_eq!(rows.len(), texts.len());
         let worst = texts.iter().zip(&rows).map(|(t, r)| cosine(r, &floats(&t[key]))).fold(1.0, f64::min);
         println!("{file}: worst 1 - cos over {} texts: {:.3e}", texts.len(), 1.0 - worst);
         assert!(worst >= MIN_COSINE, "{file}: worst cosine {worst}");
@@ -95,7 +97,7 @@ fn checkpoint_stops_inference_between_operators() {
         calls += 1;
         if calls > 3 { Err(Stop) } else { Ok(()) }
     };
-    let r = embed_images(&enc, vec![0.0; crate::preprocess::TENSOR_LEN], 1, &mut stop_after_3);
+    let r = embed_images(&enc, &[0.0; crate::preprocess::TENSOR_LEN], 1, &mut stop_after_3);
     assert_eq!(r.err(), Some(crate::inference::InferenceError::Stopped));
     assert_eq!(calls, 4, "the pass must stop at the first refused checkpoint");
 }
@@ -124,14 +126,71 @@ fn golden_manifest() -> serde_json::Value {
     serde_json::from_str(&text).expect("json")
 }
 
-#[test]
-fn intra_op_threads_give_the_same_embeddings() {
-    let enc = model("clip-tiny-image.onnx", Tower::Image);
+fn golden_pixels(files: &[&str]) -> Vec<f32> {
     let limits = Limits { max_bytes: 64 << 20, max_pixels: 100_000_000 };
-    let img = std::fs::read(root().join("tests/images/astronaut-baseline.jpg")).expect("image");
-    let pixels = preprocess(&img, &limits).expect("preprocess");
-    let single = crate::inference::with_threads(1, || embed_images(&enc, pixels.clone(), 1, &mut never_stop()));
-    let multi = crate::inference::with_threads(2, || embed_images(&enc, pixels, 1, &mut never_stop()));
-    let (single, multi) = (single.expect("1 thread"), multi.expect("2 threads"));
-    assert!(cosine(&single[0], &multi[0]) > 0.999_999);
+    files
+        .iter()
+        .flat_map(|f| preprocess(&std::fs::read(root().join("tests/images").join(f)).expect("image"), &limits).expect("preprocess"))
+        .collect()
+}
+
+#[test]
+fn thread_count_changes_neither_values_nor_order() {
+    let enc = model("clip-tiny-image.onnx", Tower::Image);
+    let files = ["astronaut-baseline.jpg", "cat-tiny-20x14.png", "astronaut-baseline.jpg", "cat-tiny-20x14.png", "astronaut-baseline.jpg"];
+    let pixels = golden_pixels(&files);
+    let one = embed_images(&enc, &pixels, 1, &mut never_stop()).expect("1 thread");
+    assert_eq!(one.len(), files.len());
+    assert!(cosine(&one[0], &one[1]) < 0.999, "the two images must differ for the order check to mean anything");
+    for threads in [2, 3, 8] {
+        let many = embed_images(&enc, &pixels, threads, &mut never_stop()).expect("threads");
+        for (a, b) in one.iter().zip(&many) {
+            assert!(cosine(a, b) > 0.999_999, "{threads} threads");
+        }
+    }
+    // A single row with threads spreads its matmuls instead.
+    let single = embed_images(&enc, &pixels[..crate::preprocess::TENSOR_LEN], 2, &mut never_stop()).expect("intra-op");
+    assert!(cosine(&single[0], &one[0]) > 0.999_999);
+}
+
+#[test]
+fn a_stop_on_the_calling_thread_stops_every_worker() {
+    let enc = model("clip-tiny-image.onnx", Tower::Image);
+    let pixels: Vec<f32> = golden_pixels(&["astronaut-baseline.jpg"]).repeat(256);
+    // Warm first (pool threads, plan state), so the comparison is between two warm calls.
+    let started = std::time::Instant::now();
+    embed_images(&enc, &pixels, 2, &mut never_stop()).expect("full run");
+    let whole = started.elapsed();
+    let mut calls = 0;
+    let mut stop_soon = || {
+        calls += 1;
+        if calls > 20 { Err(Stop) } else { Ok(()) }
+    };
+    let started = std::time::Instant::now();
+    let r = embed_images(&enc, &pixels, 2, &mut stop_soon);
+    let stopped_after = started.elapsed();
+    assert_eq!(r.err(), Some(crate::inference::InferenceError::Stopped));
+    assert!(stopped_after * 4 < whole, "stopped after {stopped_after:?}, a whole batch takes {whole:?}");
+}
+
+#[test]
+fn rejected_rows_are_reported_by_position_with_and_without_fail_fast() {
+    use crate::inference::{embed_rows, Input, Row};
+    let enc = model("clip-tiny-image.onnx", Tower::Image);
+    let pixels = golden_pixels(&["astronaut-baseline.jpg"]);
+    let bad = [3usize, 7];
+    let prepare = |i: usize| if bad.contains(&i) { Err(i) } else { Ok(Input::Pixels(pixels.clone())) };
+    for threads in [1, 2, 4] {
+        let rows = embed_rows(&enc, 10, threads, false, &mut never_stop(), &prepare).expect("rows");
+        for (i, r) in rows.iter().enumerate() {
+            match r {
+                Row::Rejected(e) => assert!(bad.contains(&i) && *e == i, "{threads} threads, row {i}"),
+                Row::Embedded(v) => assert!(!bad.contains(&i) && v.len() == 512),
+                Row::Skipped => panic!("nothing is skipped without fail_fast"),
+            }
+        }
+        let rows = embed_rows(&enc, 10, threads, true, &mut never_stop(), &prepare).expect("rows");
+        let first = rows.iter().position(|r| matches!(r, Row::Rejected(_)));
+        assert_eq!(first, Some(3), "{threads} threads: the first bad row by position is always found");
+    }
 }

@@ -17,7 +17,7 @@ static TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(0);
 static MAX_IMAGE_BYTES: GucSetting<i32> = GucSetting::<i32>::new(20 * 1024 * 1024);
 static MAX_IMAGE_PIXELS: GucSetting<i32> = GucSetting::<i32>::new(40_000_000);
 static MAX_BATCH_SIZE: GucSetting<i32> = GucSetting::<i32>::new(32);
-static THREADS: GucSetting<i32> = GucSetting::<i32>::new(1);
+static THREADS: GucSetting<i32> = GucSetting::<i32>::new(0);
 static MAX_TEXT_BYTES: GucSetting<i32> = GucSetting::<i32>::new(64 * 1024);
 static HTTP_CONNECT_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(5_000);
 static HTTP_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(30_000);
@@ -100,11 +100,11 @@ pub fn register() {
     );
     GucRegistry::define_int_guc(
         c"clip.threads",
-        c"Threads one backend uses for the matrix products of one forward pass.",
-        c"1 keeps every backend on its own core, which never oversubscribes the machine when several \
-          sessions embed at once; raise it for a few sessions on an otherwise idle multi-core box.",
+        c"Threads one backend uses for a call's forward passes (0 = the cores idle when the pass starts).",
+        c"A batch spreads its rows over the threads, a single row its matrix products. 0 decides per pass \
+          from the machine's runnable tasks, so concurrent sessions fall back to one thread each.",
         &THREADS,
-        1,
+        0,
         64,
         GucContext::Userset,
         GucFlags::default(),
@@ -244,6 +244,10 @@ pub fn preload() -> bool {
     PRELOAD.get()
 }
 
+/// Resolved for one forward pass: `clip.threads`, or the idle cores right now when it is 0.
 pub fn threads() -> usize {
-    THREADS.get().max(1) as usize
+    match THREADS.get() {
+        n if n >= 1 => n as usize,
+        _ => crate::threads::auto(),
+    }
 }

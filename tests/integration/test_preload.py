@@ -2,6 +2,8 @@
 backend forks; every new connection then finds them loaded (no per-backend load), and a missing model
 only logs a WARNING instead of stopping the server."""
 
+import os
+import re
 import unittest
 
 from pgcluster import Cluster, fixture
@@ -31,6 +33,28 @@ class PreloadTest(unittest.TestCase):
         self.assertEqual(out, "512|512")
         _, out, _ = self.cluster.sql("SHOW clip.preload")
         self.assertEqual(out, "on")
+
+    def test_preloaded_memory_is_put_on_huge_pages(self):
+        self.cluster = Cluster(
+            "shared_preload_libraries = 'pg_clip'\nclip.preload = on\n"
+            "clip.image_model = 'pg_clip/clip-tiny-image.onnx'\nclip.text_model = 'pg_clip/clip-tiny-text.onnx'\n"
+        ).start()
+        m = re.search(r"pg_clip: (\d+) (?:of (\d+) )?MiB of preloaded memory on 2 MiB pages", self.cluster.log())
+        self.assertIsNotNone(m, self.cluster.log())
+        with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
+            thp = f.read()
+        if "[never]" in thp:
+            self.skipTest("transparent huge pages are disabled on this kernel")
+        with open(os.path.join(self.cluster.data, "postmaster.pid")) as f:
+            pid = int(f.readline())
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            huge_kb = int(re.search(r"AnonHugePages:\s+(\d+) kB", f.read()).group(1))
+        # The postmaster's memory really is on huge pages (less than it collapsed: start-up frees some later).
+        self.assertGreater(int(m.group(1)), 0)
+        self.assertGreater(huge_kb, 0)
+        major, minor = (int(x) for x in re.match(r"(\d+)\.(\d+)", os.uname().release).groups())
+        if (major, minor) >= (6, 1):  # MADV_COLLAPSE exists from Linux 6.1
+            self.assertIsNone(m.group(2), "the kernel refused MADV_COLLAPSE: " + self.cluster.log())
 
     def test_missing_model_does_not_stop_the_server(self):
         self.cluster = Cluster(
