@@ -505,7 +505,8 @@ def main():
     conns["tiny"].execute(f"SET clip.image_model = '{installed['bench-tiny-image.onnx']}'")
     for k in ("full1", "par1"):
         conns[k].execute("SET clip.threads = 1")
-    auto_threads = conns["full"].execute("SHOW clip.threads").fetchone()[0]
+    # Loads the library (its GUCs exist from then on) without loading a model.
+    auto_threads = conns["full"].execute("SELECT cardinality(clip_tokenize('x')), current_setting('clip.threads')").fetchone()[1]
     cbf = conns["cbf"]
     cbf.execute("CREATE TABLE scenes_bf (id int PRIMARY KEY, thumbnail bytea, embedding_visual_clip vector(512), "
                 "visual_clip_metadata jsonb)")

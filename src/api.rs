@@ -165,7 +165,10 @@ pub fn preload_models() {
     for (tower, setting) in [(Tower::Image, settings::image_model_path()), (Tower::Text, settings::text_model_path())] {
         let path = model::resolve_path(&setting, &share_dir());
         match model::preload(tower, &path) {
-            Ok(ms) => pgrx::log!("pg_clip: preloaded {tower} model {} in {ms:.0} ms", path.display()),
+            Ok(ms) => {
+                pgrx::log!("pg_clip: preloaded {tower} model {} in {ms:.0} ms", path.display());
+                warm_up(tower, &path);
+            }
             Err(e) => pgrx::warning!("pg_clip: could not preload {tower} model: {e}"),
         }
     }
@@ -179,6 +182,24 @@ pub fn preload_models() {
             mib(pages.eligible),
             std::io::Error::from_raw_os_error(errno)
         ),
+    }
+}
+
+/// One forward pass in the postmaster, single-threaded (no thread may exist across fork), so that the
+/// lazy one-time set-up of the first pass (kernel selection, the plan's first allocations) is done
+/// before backends fork rather than in every new backend's first call.
+fn warm_up(tower: Tower, path: &std::path::Path) {
+    let Ok(encoder) = model::cached(tower, path) else { return };
+    let started = Instant::now();
+    let input = match tower {
+        Tower::Image => Input::Pixels(vec![0.0; preprocess::TENSOR_LEN]),
+        Tower::Text => Input::Tokens(tokenizer::global().tokenize("").to_vec()),
+    };
+    let input = std::sync::Mutex::new(Some(input));
+    let prepare = |_| input.lock().ok().and_then(|mut i| i.take()).ok_or(());
+    match inference::embed_rows(&encoder, 1, 1, true, &mut || Ok(()), &prepare) {
+        Ok(_) => pgrx::log!("pg_clip: warmed up the {tower} model in {:.0} ms", started.elapsed().as_secs_f64() * 1e3),
+        Err(e) => pgrx::warning!("pg_clip: warm-up pass of the {tower} model failed: {e}"),
     }
 }
 

