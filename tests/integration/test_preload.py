@@ -58,8 +58,9 @@ class PreloadTest(unittest.TestCase):
         if int(m.group(1)) > 0:
             self.assertGreater(huge_kb, 0)
         major, minor = (int(x) for x in re.match(r"(\d+)\.(\d+)", os.uname().release).groups())
-        if (major, minor) >= (6, 1):  # MADV_COLLAPSE exists from Linux 6.1
-            self.assertIsNone(m.group(2), "the kernel refused MADV_COLLAPSE: " + self.cluster.log())
+        if (major, minor) >= (6, 1) and m.group(2) is not None:  # MADV_COLLAPSE exists from Linux 6.1
+            # A kernel short of free huge pages may refuse (ENOMEM/EAGAIN); a refused range (EINVAL) would be ours.
+            self.assertNotIn("os error 22", self.cluster.log())
 
     def test_missing_model_does_not_stop_the_server(self):
         self.cluster = Cluster(
