@@ -26,18 +26,17 @@ pub fn collapse_anonymous_memory() -> Outcome {
     let mut out = Outcome::default();
     let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else { return out };
     for (start, end) in maps.lines().filter_map(private_anonymous_rw).filter_map(|(s, e)| huge_aligned(s, e)) {
-        let len = end - start;
-        out.eligible += len;
-        let ptr = start as *mut libc::c_void;
+        out.eligible += end - start;
         // MADV_HUGEPAGE keeps the range eligible (and khugepaged-managed) in "madvise" THP mode.
-        let ok = unsafe {
-            libc::madvise(ptr, len, libc::MADV_HUGEPAGE);
-            libc::madvise(ptr, len, MADV_COLLAPSE) == 0
-        };
-        if ok {
-            out.collapsed += len;
-        } else if out.error.is_none() {
-            out.error = std::io::Error::last_os_error().raw_os_error();
+        unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE) };
+        // One huge page per call: the kernel may refuse single pages (it does, now and then, on parts of
+        // the malloc heap), and a range call would then report the whole range as failed.
+        for page in (start..end).step_by(HUGE) {
+            if unsafe { libc::madvise(page as *mut libc::c_void, HUGE, MADV_COLLAPSE) } == 0 {
+                out.collapsed += HUGE;
+            } else if out.error.is_none() {
+                out.error = std::io::Error::last_os_error().raw_os_error();
+            }
         }
     }
     out

@@ -52,15 +52,14 @@ class PreloadTest(unittest.TestCase):
             pid = int(f.readline())
         with open(f"/proc/{pid}/smaps_rollup") as f:
             huge_kb = int(re.search(r"AnonHugePages:\s+(\d+) kB", f.read()).group(1))
-        # The tiny test models may leave no whole 2 MiB stretch to collapse (the full-size ones give ~750 MiB,
-        # docs/benchmarks.md); whatever the postmaster reports collapsed really is on huge pages (less than
-        # reported: start-up frees some later).
-        if int(m.group(1)) > 0:
+        # The tiny test models leave ~20 MiB of heap to collapse (the full-size ones ~750 MiB,
+        # docs/benchmarks.md). The kernel may refuse single huge pages of it, not all of them, and what the
+        # postmaster reports collapsed really is on huge pages (less than reported: start-up frees some).
+        collapsed = int(m.group(1))
+        eligible = int(m.group(2) or collapsed)
+        if eligible >= 4:
+            self.assertGreater(collapsed, 0, self.cluster.log())
             self.assertGreater(huge_kb, 0)
-        major, minor = (int(x) for x in re.match(r"(\d+)\.(\d+)", os.uname().release).groups())
-        if (major, minor) >= (6, 1) and m.group(2) is not None:  # MADV_COLLAPSE exists from Linux 6.1
-            # A kernel short of free huge pages may refuse (ENOMEM/EAGAIN); a refused range (EINVAL) would be ours.
-            self.assertNotIn("os error 22", self.cluster.log())
 
     def test_missing_model_does_not_stop_the_server(self):
         self.cluster = Cluster(
