@@ -33,7 +33,6 @@ import argparse
 import atexit
 import datetime
 import glob
-import hashlib
 import io
 import json
 import shutil
@@ -59,6 +58,7 @@ except ImportError:
 import numpy as np  # noqa: E402
 
 import pgcluster  # noqa: E402  (tests/integration/pgcluster.py: as_postgres, PG_BIN)
+from export_clip import sha256_file  # noqa: E402  (models/export_clip.py)
 
 PG_BIN = pgcluster.PG_BIN
 PG_CONFIG = f"{PG_BIN}/pg_config"
@@ -116,14 +116,6 @@ def table(headers, rows):
 
 def sh(cmd):
     return subprocess.run(cmd, shell=True, capture_output=True, text=True).stdout.strip()
-
-
-def sha256_file(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def med(xs):

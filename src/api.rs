@@ -191,12 +191,12 @@ pub fn preload_models() {
 fn warm_up(tower: Tower, path: &std::path::Path) {
     let Ok(encoder) = model::cached(tower, path) else { return };
     let started = Instant::now();
-    let input = match tower {
-        Tower::Image => Input::Pixels(vec![0.0; preprocess::TENSOR_LEN]),
-        Tower::Text => Input::Tokens(tokenizer::global().tokenize("").to_vec()),
+    let prepare = |_| {
+        Ok::<_, ()>(match tower {
+            Tower::Image => Input::Pixels(vec![0.0; preprocess::TENSOR_LEN]),
+            Tower::Text => Input::Tokens(tokenizer::global().tokenize("").to_vec()),
+        })
     };
-    let input = std::sync::Mutex::new(Some(input));
-    let prepare = |_| input.lock().ok().and_then(|mut i| i.take()).ok_or(());
     match inference::embed_rows(&encoder, 1, 1, true, &mut || Ok(()), &prepare) {
         Ok(_) => pgrx::log!("pg_clip: warmed up the {tower} model in {:.0} ms", started.elapsed().as_secs_f64() * 1e3),
         Err(e) => pgrx::warning!("pg_clip: warm-up pass of the {tower} model failed: {e}"),
@@ -247,50 +247,54 @@ impl Deadline {
 }
 
 /// `numbered` names the 1-based array position in errors (batch calls). The first bad image (by index)
-/// fails the call; rows are decoded and embedded on clip.threads threads.
+/// fails the call.
 pub fn embed_images(items: &[Option<&[u8]>], numbered: bool) -> Result<Vec<Option<Vec<f32>>>, ClipError> {
-    let deadline = Deadline::start();
-    // The model is loaded before any decoding so a missing model fails once, up front.
-    let encoder = encoder(Tower::Image)?;
-    let limits = settings::image_limits();
-    let present: Vec<usize> = (0..items.len()).filter(|&i| items[i].is_some()).collect();
+    let mut rows = embed_present_images(items, true)?;
+    if let Some(k) = rows.iter().position(|(_, r)| matches!(r, Row::Rejected(_))) {
+        if let (i, Row::Rejected(source)) = rows.swap_remove(k) {
+            return Err(ClipError::Image { index: numbered.then_some(i + 1), source });
+        }
+    }
     let mut out: Vec<Option<Vec<f32>>> = vec![None; items.len()];
-    for chunk in present.chunks(settings::max_batch_size()) {
-        let prepare = |k: usize| preprocess_row(items[chunk[k]].unwrap_or_default(), &limits);
-        let rows = inference::embed_rows(&encoder, chunk.len(), settings::threads(), true, &mut deadline.checkpoint(), &prepare)
-            .map_err(|e| deadline.inference_error(e))?;
-        let mut rows = rows;
-        if let Some(k) = rows.iter().position(|r| matches!(r, Row::Rejected(_))) {
-            if let Row::Rejected(source) = rows.swap_remove(k) {
-                return Err(ClipError::Image { index: numbered.then_some(chunk[k] + 1), source });
-            }
-        }
-        for (&i, row) in chunk.iter().zip(rows) {
-            out[i] = Some(embedded(row)?);
-        }
+    for (i, row) in rows {
+        out[i] = Some(embedded(row)?);
     }
     Ok(out)
 }
 
 /// Per-element results: preprocessing failures are returned, inference and model failures raised.
 pub fn try_embed_images(items: &[Option<&[u8]>]) -> Result<Vec<Result<Option<Vec<f32>>, ClipError>>, ClipError> {
+    let mut out: Vec<Result<Option<Vec<f32>>, ClipError>> = items.iter().map(|_| Ok(None)).collect();
+    for (i, row) in embed_present_images(items, false)? {
+        out[i] = match row {
+            Row::Rejected(source) => Err(ClipError::Image { index: Some(i + 1), source }),
+            row => Ok(Some(embedded(row)?)),
+        };
+    }
+    Ok(out)
+}
+
+/// Decodes and embeds the non-NULL items, `clip.max_batch_size` per round, spread over clip.threads
+/// threads; returns (array index, outcome) in array order. With `fail_fast` no round starts after one
+/// that rejected an image.
+fn embed_present_images(items: &[Option<&[u8]>], fail_fast: bool) -> Result<Vec<(usize, Row<PreprocessError>)>, ClipError> {
     let deadline = Deadline::start();
+    // The model is loaded before any decoding so a missing model fails once, up front.
     let encoder = encoder(Tower::Image)?;
     let limits = settings::image_limits();
     let present: Vec<usize> = (0..items.len()).filter(|&i| items[i].is_some()).collect();
-    let mut out: Vec<Result<Option<Vec<f32>>, ClipError>> = items.iter().map(|_| Ok(None)).collect();
+    let mut rows = Vec::with_capacity(present.len());
     for chunk in present.chunks(settings::max_batch_size()) {
         let prepare = |k: usize| preprocess_row(items[chunk[k]].unwrap_or_default(), &limits);
-        let rows = inference::embed_rows(&encoder, chunk.len(), settings::threads(), false, &mut deadline.checkpoint(), &prepare)
+        let round = inference::embed_rows(&encoder, chunk.len(), settings::threads(), fail_fast, &mut deadline.checkpoint(), &prepare)
             .map_err(|e| deadline.inference_error(e))?;
-        for (&i, row) in chunk.iter().zip(rows) {
-            out[i] = match row {
-                Row::Rejected(source) => Err(ClipError::Image { index: Some(i + 1), source }),
-                row => Ok(Some(embedded(row)?)),
-            };
+        let rejected = round.iter().any(|r| matches!(r, Row::Rejected(_)));
+        rows.extend(chunk.iter().copied().zip(round));
+        if fail_fast && rejected {
+            break;
         }
     }
-    Ok(out)
+    Ok(rows)
 }
 
 /// Runs on worker threads: pure Rust, no PostgreSQL calls.

@@ -9,7 +9,7 @@ use tract_linalg::multithread::{multithread_tract_scope, Executor};
 use tract_onnx::prelude::*;
 
 use crate::model::{EMBED_DIM, Encoder};
-use crate::preprocess::{IMAGE_SIZE, TENSOR_LEN};
+use crate::preprocess::IMAGE_SIZE;
 use crate::threads;
 use crate::tokenizer::CONTEXT_LENGTH;
 
@@ -110,14 +110,16 @@ pub fn embed_rows<E: Send>(
     })
 }
 
-/// Embeds preprocessed images laid out back to back (`TENSOR_LEN` floats, CHW, each).
+/// Embeds preprocessed images laid out back to back (`TENSOR_LEN` floats, CHW, each). The SQL surface
+/// decodes inside `embed_rows` instead; this form serves the parity tests, which start from golden tensors.
+#[cfg(test)]
 pub fn embed_images(
     encoder: &Encoder,
     pixels: &[f32],
     threads: usize,
     checkpoint: Checkpoint,
 ) -> Result<Vec<Vec<f32>>, InferenceError> {
-    let rows: Vec<&[f32]> = pixels.chunks_exact(TENSOR_LEN).collect();
+    let rows: Vec<&[f32]> = pixels.chunks_exact(crate::preprocess::TENSOR_LEN).collect();
     let prepare = |i: usize| Ok::<_, String>(Input::Pixels(rows[i].to_vec()));
     embedded(embed_rows(encoder, rows.len(), threads, true, checkpoint, &prepare)?)
 }
