@@ -89,14 +89,58 @@ fn clip_image_model_identity() -> JsonB {
 #[pg_extern(volatile, strict, parallel_safe)]
 fn clip_fetch_url(url: &str) -> Vec<u8> {
     let policy = settings::fetch_policy();
-    let pending = || unsafe { pg_sys::InterruptPending != 0 };
-    match crate::fetch::fetch(url, &policy, &pending) {
+    match crate::fetch::fetch(url, &policy, &stop_requested) {
         Ok(body) => body,
         Err(crate::fetch::FetchError::Interrupted) => {
             pgrx::check_for_interrupts!();
             ClipError::Fetch(crate::fetch::FetchError::Interrupted).report()
         }
-        Err(e) => ClipError::Fetch(e).report(),
+        Err(e) => {
+            if let crate::fetch::FetchError::Refused { host, addr } = &e {
+                debug1!("pg_clip: {host} refused: it resolved to {addr}");
+            }
+            ClipError::Fetch(e).report()
+        }
+    }
+}
+
+/// The tokenizer's checkpoint: services interrupts (raising on cancel) when called on the backend's own
+/// thread, the only one that may touch Postgres; tokenizing never runs elsewhere today, and if it ever
+/// did it would simply not be interruptible there.
+pub(crate) fn text_checkpoint() {
+    if is_backend_thread() {
+        pgrx::check_for_interrupts!();
+    }
+}
+
+fn is_backend_thread() -> bool {
+    // The process's main thread: the one _PG_init ran on (in the postmaster, inherited by fork).
+    static MAIN: std::sync::OnceLock<std::thread::ThreadId> = std::sync::OnceLock::new();
+    *MAIN.get_or_init(|| std::thread::current().id()) == std::thread::current().id()
+}
+
+pub(crate) fn init_backend_thread() {
+    is_backend_thread();
+}
+
+/// The interrupt probe of work that cannot raise in the middle (a fetch inside its runtime): true only
+/// for a query cancel (statement_timeout included) or a termination, which end the work. Any other
+/// pending interrupt (a memory-context dump request, a barrier from DROP DATABASE elsewhere, a
+/// config reload) is processed right here, with cancel held off so that it cannot raise, and the work
+/// goes on, as it would around CHECK_FOR_INTERRUPTS().
+pub(crate) fn stop_requested() -> bool {
+    unsafe {
+        let stop = || pg_sys::QueryCancelPending != 0 || pg_sys::ProcDiePending != 0;
+        if stop() {
+            return true;
+        }
+        if pg_sys::InterruptPending != 0 {
+            pg_sys::QueryCancelHoldoffCount += 1;
+            pgrx::check_for_interrupts!();
+            pg_sys::QueryCancelHoldoffCount -= 1;
+            return stop();
+        }
+        false
     }
 }
 

@@ -21,6 +21,13 @@ pub enum ClipError {
     MissingVectorType,
     Fetch(FetchError),
     TextTooLong { bytes: usize, limit: usize },
+    /// The caller may not do this (acting as a table's owner without its privileges).
+    NotPermitted(String),
+    /// The object is of the wrong kind for the operation (a temporary table, a view).
+    WrongObject(String),
+    UndefinedTable(String),
+    /// A broken internal invariant: a bug in pg_clip, never bad input.
+    Internal(String),
 }
 
 impl ClipError {
@@ -36,6 +43,7 @@ impl ClipError {
                     ERRCODE_INVALID_BINARY_REPRESENTATION
                 }
                 PreprocessError::UnsupportedFormat(_) => ERRCODE_FEATURE_NOT_SUPPORTED,
+                PreprocessError::OutOfMemory(_) => ERRCODE_OUT_OF_MEMORY,
             },
             ClipError::Model(ModelError::NotFound { .. }) => ERRCODE_UNDEFINED_FILE,
             ClipError::Model(ModelError::Unreadable { .. }) => ERRCODE_IO_ERROR,
@@ -50,8 +58,13 @@ impl ClipError {
                 FetchError::Timeout | FetchError::Network(_) => ERRCODE_CONNECTION_FAILURE,
                 FetchError::Status { .. } | FetchError::TooManyRedirects { .. } => ERRCODE_CONNECTION_EXCEPTION,
                 FetchError::Interrupted => ERRCODE_QUERY_CANCELED,
+                FetchError::OutOfMemory { .. } => ERRCODE_OUT_OF_MEMORY,
             },
             ClipError::TextTooLong { .. } => ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+            ClipError::NotPermitted(_) => ERRCODE_INSUFFICIENT_PRIVILEGE,
+            ClipError::WrongObject(_) => ERRCODE_WRONG_OBJECT_TYPE,
+            ClipError::UndefinedTable(_) => ERRCODE_UNDEFINED_TABLE,
+            ClipError::Internal(_) => ERRCODE_INTERNAL_ERROR,
         }
     }
 
@@ -69,6 +82,8 @@ impl ClipError {
             ClipError::TextTooLong { bytes, limit } => {
                 format!("text of {bytes} bytes exceeds clip.max_text_bytes ({limit})")
             }
+            ClipError::NotPermitted(m) | ClipError::WrongObject(m) | ClipError::UndefinedTable(m) => m.clone(),
+            ClipError::Internal(m) => format!("pg_clip internal error: {m}"),
         }
     }
 

@@ -8,6 +8,7 @@
 //! an `interrupted` probe, polled while waiting, so query cancel stops a slow download.
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,15 +32,19 @@ pub enum FetchError {
     Status { code: u16, reason: String },
     Network(String),
     Interrupted,
+    /// The body does not fit in memory (fallible allocation refused).
+    OutOfMemory { bytes: usize },
 }
 
 impl std::fmt::Display for FetchError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             FetchError::InvalidUrl(m) => write!(f, "invalid image URL: {m}"),
-            FetchError::Refused { host, addr } => write!(
+            // The resolved address is kept out of the message: a tenant could otherwise map internal
+            // names through it. The SQL layer logs it at DEBUG1 for the DBA.
+            FetchError::Refused { host, .. } => write!(
                 f,
-                "refusing to fetch from {host}: it resolves to the non-public address {addr} (allowlist it in clip.http_allow_hosts)"
+                "refusing to fetch from {host}: it is or resolves to a non-public address (allowlist it in clip.http_allow_hosts)"
             ),
             FetchError::Timeout => f.write_str("image fetch timed out"),
             FetchError::TooLarge { limit } => write!(f, "image body exceeds clip.http_max_bytes ({limit} bytes)"),
@@ -47,6 +52,7 @@ impl std::fmt::Display for FetchError {
             FetchError::Status { code, reason } => write!(f, "image fetch failed: HTTP {code} {reason}"),
             FetchError::Network(m) => write!(f, "image fetch failed: {m}"),
             FetchError::Interrupted => f.write_str("interrupted"),
+            FetchError::OutOfMemory { bytes } => write!(f, "cannot allocate {bytes} bytes for the image body"),
         }
     }
 }
@@ -126,21 +132,76 @@ impl reqwest::dns::Resolve for GuardedResolver {
         let policy = self.policy.clone();
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            let addrs: Vec<SocketAddr> = (host.as_str(), 0)
-                .to_socket_addrs()
-                .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { Box::new(e) })?
-                .collect();
+            let boxed = |e: FetchError| -> Box<dyn std::error::Error + Send + Sync> { Box::new(e) };
+            let addrs = resolve(&host, policy.connect_timeout).await.map_err(boxed)?;
             if allowed(&policy, &host) {
                 return Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs);
             }
             if let Some(bad) = addrs.iter().find(|a| is_forbidden(a.ip())) {
                 // Refuse the whole name if any address is internal: a name that mixes public and private
                 // answers is a rebinding setup, not a CDN.
-                let err = FetchError::Refused { host: host.clone(), addr: bad.ip().to_string() };
-                return Err(Box::new(err) as Box<dyn std::error::Error + Send + Sync>);
+                return Err(boxed(FetchError::Refused { host: host.clone(), addr: bad.ip().to_string() }));
             }
             Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
         })
+    }
+}
+
+/// Lookups still running on resolver threads in this process (a black-holed name keeps its thread in
+/// getaddrinfo for the resolver's own timeouts, long after the call gave up on it).
+static LOOKUPS_IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+/// More than this and a new lookup is refused instead of adding a thread.
+pub const MAX_LOOKUPS_IN_FLIGHT: usize = 4;
+
+/// The system resolver (getaddrinfo: /etc/hosts, nsswitch, resolv.conf) on a helper thread with every
+/// signal blocked, awaited here with a deadline: getaddrinfo cannot be interrupted, but the call waiting
+/// for it can, so neither a cancel nor clip.http_connect_timeout_ms has to wait for a slow DNS server.
+async fn resolve(host: &str, timeout: Duration) -> Result<Vec<SocketAddr>, FetchError> {
+    resolve_with(host, timeout, system_lookup, &LOOKUPS_IN_FLIGHT).await
+}
+
+fn system_lookup(host: &str) -> std::io::Result<Vec<SocketAddr>> {
+    (host, 0).to_socket_addrs().map(|a| a.collect())
+}
+
+async fn resolve_with(
+    host: &str,
+    timeout: Duration,
+    lookup: fn(&str) -> std::io::Result<Vec<SocketAddr>>,
+    in_flight: &'static AtomicUsize,
+) -> Result<Vec<SocketAddr>, FetchError> {
+    if in_flight.fetch_add(1, Ordering::SeqCst) >= MAX_LOOKUPS_IN_FLIGHT {
+        in_flight.fetch_sub(1, Ordering::SeqCst);
+        return Err(FetchError::Network(format!(
+            "cannot resolve {host}: {MAX_LOOKUPS_IN_FLIGHT} earlier lookups of this backend are still unanswered"
+        )));
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let name = host.to_owned();
+    let spawned = crate::threads::spawn_signal_blocked("pg_clip-dns", move || {
+        let result = lookup(&name);
+        in_flight.fetch_sub(1, Ordering::SeqCst);
+        let _ = tx.send(result);
+    });
+    if let Err(e) = spawned {
+        in_flight.fetch_sub(1, Ordering::SeqCst);
+        return Err(FetchError::Network(format!("cannot resolve {host}: no resolver thread ({e})")));
+    }
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        match rx.try_recv() {
+            Ok(Ok(addrs)) => return Ok(addrs),
+            Ok(Err(e)) => return Err(FetchError::Network(format!("cannot resolve {host}: {e}"))),
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                return Err(FetchError::Network(format!("cannot resolve {host}: resolver thread failed")))
+            }
+            Err(std::sync::mpsc::TryRecvError::Empty) => {}
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(FetchError::Timeout);
+        }
+        // The caller's select! polls the interrupt probe between these naps.
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 
@@ -212,11 +273,13 @@ pub fn fetch(url: &str, policy: &FetchPolicy, interrupted: &dyn Fn() -> bool) ->
         if resp.content_length().is_some_and(|n| n > max_bytes as u64) {
             return Err(FetchError::TooLarge { limit: max_bytes });
         }
-        let mut body = Vec::new();
+        let mut body: Vec<u8> = Vec::new();
         while let Some(chunk) = resp.chunk().await.map_err(|e| classify(&e))? {
             if body.len() + chunk.len() > max_bytes {
                 return Err(FetchError::TooLarge { limit: max_bytes });
             }
+            body.try_reserve(chunk.len())
+                .map_err(|_| FetchError::OutOfMemory { bytes: body.len() + chunk.len() })?;
             body.extend_from_slice(&chunk);
         }
         Ok(body)
@@ -238,6 +301,36 @@ mod tests {
     use super::*;
     use std::io::{Read, Write};
     use std::net::TcpListener;
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(f)
+    }
+
+    fn black_hole(_: &str) -> std::io::Result<Vec<SocketAddr>> {
+        std::thread::sleep(Duration::from_secs(3));
+        Ok(vec![])
+    }
+
+    // This test's own count of lookups in flight: the other tests resolve names at the same time.
+    static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+
+    #[test]
+    fn a_black_holed_lookup_times_out_and_lookups_in_flight_are_bounded() {
+        // getaddrinfo stuck for seconds: the call gives up at its own deadline, not the resolver's.
+        let started = std::time::Instant::now();
+        assert_eq!(block_on(resolve_with("slow.example", Duration::from_millis(100), black_hole, &IN_FLIGHT)), Err(FetchError::Timeout));
+        assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+        // The stuck threads count against the bound until they return; past it, no new thread is made.
+        for _ in 1..MAX_LOOKUPS_IN_FLIGHT {
+            let _ = block_on(resolve_with("slow.example", Duration::from_millis(1), black_hole, &IN_FLIGHT));
+        }
+        let refused = block_on(resolve_with("slow.example", Duration::from_millis(1), black_hole, &IN_FLIGHT));
+        assert!(matches!(refused, Err(FetchError::Network(ref m)) if m.contains("still unanswered")), "{refused:?}");
+        std::thread::sleep(Duration::from_millis(3500));
+        assert_eq!(IN_FLIGHT.load(Ordering::SeqCst), 0);
+        let ok = block_on(resolve_with("localhost", Duration::from_secs(5), system_lookup, &IN_FLIGHT)).unwrap();
+        assert!(ok.iter().all(|a| a.ip().is_loopback()), "{ok:?}");
+    }
 
     fn policy(allow: &[&str]) -> FetchPolicy {
         FetchPolicy {

@@ -10,6 +10,7 @@ mod hugepages;
 pub mod inference;
 pub mod model;
 pub mod preprocess;
+mod sandbox;
 mod settings;
 pub mod threads;
 pub mod tokenizer;
@@ -23,6 +24,8 @@ mod tests;
 #[pgrx::pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     settings::register();
+    api::init_backend_thread();
+    tokenizer::set_checkpoint(api::text_checkpoint);
     // Only in the postmaster, before any backend forks. Loading starts no threads (pools are created
     // per backend on first use), so nothing here is lost or duplicated by fork().
     if settings::preload() && unsafe { pgrx::pg_sys::process_shared_preload_libraries_in_progress } {

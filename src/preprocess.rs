@@ -78,6 +78,9 @@ pub enum PreprocessError {
     UnsupportedFormat(String),
     /// truncated/invalid data, with the decoder's message
     Corrupt(String),
+    /// Decoding needs more memory than the decoder budget allows, or than the system would give: refused
+    /// before the allocation, so a hostile header is an error, never an aborted backend.
+    OutOfMemory(String),
 }
 
 const SUPPORTED: &str = "JPEG, PNG, WebP, GIF, BMP";
@@ -108,6 +111,7 @@ impl fmt::Display for PreprocessError {
                 "unsupported image format: {what} (supported: {SUPPORTED})"
             ),
             PreprocessError::Corrupt(msg) => write!(f, "invalid or corrupt image: {msg}"),
+            PreprocessError::OutOfMemory(msg) => write!(f, "image needs too much memory to decode: {msg}"),
         }
     }
 }
@@ -138,17 +142,28 @@ pub fn preprocess_into(bytes: &[u8], limits: &Limits, out: &mut [f32]) -> Result
         });
     }
     let format = sniff(bytes)?;
+    // The decoders are third-party code fed hostile bytes: a panic in one (an unchecked slice index, say)
+    // is that image's error, not a failure of the whole call.
+    let decoded = std::panic::catch_unwind(|| match format {
+        Format::Jpeg => decode_jpeg(bytes, limits),
+        Format::Png => decode_png(bytes, limits),
+        Format::Gif => decode_gif(bytes, limits),
+        Format::WebP => decode_webp(bytes, limits),
+        Format::Bmp => decode_bmp(bytes, limits),
+    })
+    .unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(PreprocessError::Corrupt(format!("the {format:?} decoder gave up on this file ({what})")))
+    });
     let Decoded {
         raster,
         mode,
         orientation,
-    } = match format {
-        Format::Jpeg => decode_jpeg(bytes, limits)?,
-        Format::Png => decode_png(bytes, limits)?,
-        Format::Gif => decode_gif(bytes, limits)?,
-        Format::WebP => decode_webp(bytes, limits)?,
-        Format::Bmp => decode_bmp(bytes, limits)?,
-    };
+    } = decoded?;
     let raster = apply_orientation(raster, orientation)?;
     let (pixels, premultiplied) = resize_and_crop(raster, mode)?;
     write_tensor(&pixels, mode, premultiplied, out);
@@ -320,7 +335,7 @@ fn image_err(what: &'static str) -> impl Fn(image::ImageError) -> PreprocessErro
         image::ImageError::Unsupported(u) => {
             PreprocessError::UnsupportedFormat(format!("{what} variant ({u})"))
         }
-        image::ImageError::Limits(l) => PreprocessError::Corrupt(format!(
+        image::ImageError::Limits(l) => PreprocessError::OutOfMemory(format!(
             "{what}: decoding would exceed the decoder memory limit ({l})"
         )),
         other => corrupt(what, other),
@@ -367,7 +382,7 @@ fn alloc_bytes(len: u64) -> Result<Vec<u8>> {
         .map_err(|_| PreprocessError::Corrupt("image buffer size overflows".into()))?;
     let mut v = Vec::new();
     v.try_reserve_exact(len)
-        .map_err(|_| PreprocessError::Corrupt(format!("cannot allocate {len} bytes")))?;
+        .map_err(|_| PreprocessError::OutOfMemory(format!("cannot allocate {len} bytes")))?;
     v.resize(len, 0);
     Ok(v)
 }
@@ -552,6 +567,7 @@ fn decode_png(bytes: &[u8], limits: &Limits) -> Result<Decoded> {
     let height = u32::from_be_bytes([ihdr[12], ihdr[13], ihdr[14], ihdr[15]]);
     let (bit_depth, color_type) = (ihdr[16], ihdr[17]);
     check_pixels(width, height, limits)?;
+    check_png_palette(bytes)?;
 
     let mut dec =
         image::codecs::png::PngDecoder::with_limits(Cursor::new(bytes), decoder_limits(limits))
@@ -592,6 +608,29 @@ fn decode_png(bytes: &[u8], limits: &Limits) -> Result<Decoded> {
         mode
     };
     finish(data, w, h, have, mode, orientation)
+}
+
+/// A PLTE chunk must hold 1 to 256 whole RGB entries (PNG spec 11.2.3; libpng refuses others). The png
+/// crate indexes a short one out of bounds and panics.
+fn check_png_palette(bytes: &[u8]) -> Result<()> {
+    let mut pos = 8usize;
+    while let Some(header) = bytes.get(pos..pos + 8) {
+        let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
+        let kind = &header[4..8];
+        if kind == b"PLTE" && (len == 0 || len % 3 != 0 || len > 768) {
+            return Err(PreprocessError::Corrupt(format!(
+                "PNG: PLTE chunk of {len} bytes is not 1 to 256 RGB entries"
+            )));
+        }
+        if kind == b"IDAT" || kind == b"IEND" {
+            break; // PLTE must come before the image data
+        }
+        pos = match pos.checked_add(12).and_then(|p| p.checked_add(len)) {
+            Some(next) => next,
+            None => break,
+        };
+    }
+    Ok(())
 }
 
 // ----- GIF (gif crate directly: indices + palettes, like Pillow) ------------
@@ -702,13 +741,34 @@ fn decode_webp(bytes: &[u8], limits: &Limits) -> Result<Decoded> {
             bytes.len()
         )));
     }
+    // Every chunk must lie inside the RIFF container before image-webp sees the file: it sizes its
+    // buffers from the chunk headers (a 52-byte file whose EXIF chunk claims 4 GiB made it allocate 4 GiB
+    // before reading anything), and libwebp refuses such files anyway.
+    let chunks = webp_chunks(&bytes[..riff_len as usize])?;
+    // Dimensions from our own reading of the headers, so that the pixel limit is checked before the
+    // decoder allocates or refuses anything on its own terms.
+    if let Some((w, h, lossless)) = webp_dimensions(&chunks) {
+        check_pixels(w, h, limits)?;
+        if lossless && (w > 16383 || h > 16383) {
+            // DEVIATION: image-webp 0.2 reads a VP8L side of 16384 (the format's maximum) as 0.
+            return Err(PreprocessError::UnsupportedFormat(format!(
+                "lossless WebP of {w}x{h} (a side of 16384 pixels; at most 16383 is supported)"
+            )));
+        }
+    }
     let mut dec =
         image::codecs::webp::WebPDecoder::new(Cursor::new(bytes)).map_err(image_err("WebP"))?;
     let (w, h) = dec.dimensions();
     check_pixels(w, h, limits)?;
     dec.set_limits(decoder_limits(limits))
         .map_err(image_err("WebP"))?;
-    let orientation = dec.orientation().unwrap_or(Orientation::NoTransforms);
+    // The orientation comes from our own bounded view of the EXIF chunk, never from the decoder's
+    // metadata reader. Pillow's WebP plugin reads the same chunk (with or without the "Exif\0\0" prefix).
+    let orientation = chunks
+        .iter()
+        .find(|(id, _)| id == b"EXIF")
+        .and_then(|(_, data)| Orientation::from_exif_chunk(data.strip_prefix(b"Exif\0\0").unwrap_or(data)))
+        .unwrap_or(Orientation::NoTransforms);
     let ct = dec.color_type();
     let mut data = alloc_bytes(dec.total_bytes())?;
     dec.read_image(&mut data).map_err(image_err("WebP"))?;
@@ -720,6 +780,57 @@ fn decode_webp(bytes: &[u8], limits: &Limits) -> Result<Decoded> {
         PilMode::Rgb
     };
     finish(data, w, h, have, mode, orientation)
+}
+
+/// (width, height, is the bitstream lossless) from the canvas of an extended file (VP8X) or the header
+/// of a simple one (VP8L / VP8), as libwebp reads them.
+fn webp_dimensions(chunks: &[([u8; 4], &[u8])]) -> Option<(u32, u32, bool)> {
+    let u24 = |b: &[u8]| u32::from(b[0]) | u32::from(b[1]) << 8 | u32::from(b[2]) << 16;
+    let lossless = chunks.iter().any(|(id, _)| id == b"VP8L");
+    for (id, d) in chunks {
+        match id {
+            b"VP8X" if d.len() >= 10 => return Some((1 + u24(&d[4..7]), 1 + u24(&d[7..10]), lossless)),
+            b"VP8L" if d.len() >= 5 && d[0] == 0x2f => {
+                let bits = u32::from_le_bytes([d[1], d[2], d[3], d[4]]);
+                return Some((1 + (bits & 0x3fff), 1 + ((bits >> 14) & 0x3fff), true));
+            }
+            b"VP8 " if d.len() >= 10 && d[3..6] == [0x9d, 0x01, 0x2a] => {
+                let w = u32::from(u16::from_le_bytes([d[6], d[7]]) & 0x3fff);
+                let h = u32::from(u16::from_le_bytes([d[8], d[9]]) & 0x3fff);
+                return Some((w, h, false));
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The top-level chunks of a RIFF/WebP file (`riff` is exactly the container: header plus the length
+/// it declares), each checked to lie inside it.
+fn webp_chunks(riff: &[u8]) -> Result<Vec<([u8; 4], &[u8])>> {
+    let mut chunks = Vec::new();
+    let mut pos = 12usize; // "RIFF" size "WEBP"
+    while pos < riff.len() {
+        let header = riff.get(pos..pos + 8).ok_or_else(|| {
+            PreprocessError::Corrupt(format!("WebP: truncated chunk header at byte {pos}"))
+        })?;
+        let id = [header[0], header[1], header[2], header[3]];
+        let len = u32::from_le_bytes([header[4], header[5], header[6], header[7]]) as usize;
+        let start = pos + 8;
+        let data = start
+            .checked_add(len)
+            .and_then(|end| riff.get(start..end))
+            .ok_or_else(|| {
+                PreprocessError::Corrupt(format!(
+                    "WebP: chunk {} claims {len} bytes, past the end of the file",
+                    String::from_utf8_lossy(&id).escape_debug()
+                ))
+            })?;
+        chunks.push((id, data));
+        // Chunks are padded to an even length; a missing final pad byte is tolerated, as by libwebp.
+        pos = start + len + (len & 1);
+    }
+    Ok(chunks)
 }
 
 // ----- BMP ------------------------------------------------------------------
@@ -1863,6 +1974,43 @@ mod tests {
             "golden parity failures:\n{}",
             failures.join("\n")
         );
+    }
+
+    #[test]
+    fn hostile_corpus_gives_vectors_or_errors_never_panics() {
+        // tests/images/hostile (tests/hostile/make_corpus.py): every input that ever crashed or misled a
+        // decoder is replayed here, without a server. The integration suite runs the same files through SQL
+        // under an address-space cap.
+        let dir = root().join("tests/images/hostile");
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("MANIFEST.json")).expect("hostile MANIFEST.json")).unwrap();
+        let limits = Limits { max_bytes: 20 << 20, max_pixels: 40_000_000 };
+        let files = manifest["files"].as_array().expect("files");
+        assert!(files.len() > 700, "{}", files.len());
+        let mut bad = Vec::new();
+        for f in files {
+            let name = f["name"].as_str().unwrap();
+            let bytes = std::fs::read(dir.join(name)).unwrap();
+            let got = std::panic::catch_unwind(|| preprocess(&bytes, &limits));
+            let verdict = match (&got, f["valid"].as_bool().unwrap(), f["expect"].as_str()) {
+                (Err(_), ..) => Some("panicked".to_string()),
+                (Ok(Ok(_)), _, Some(code)) => Some(format!("decoded, {code} expected")),
+                (Ok(Err(PreprocessError::UnsupportedFormat(_))), true, _) if name == "webp-valid-vp8l-16384x4.webp" => None,
+                (Ok(Err(e)), true, _) => Some(format!("valid file refused: {e}")),
+                (Ok(Err(e)), false, Some("54000")) if !matches!(e, PreprocessError::TooManyPixels { .. }) => {
+                    Some(format!("{e} instead of the pixel limit"))
+                }
+                _ => None,
+            };
+            if let Some(v) = verdict {
+                bad.push(format!("{name}: {v}"));
+            }
+        }
+        assert!(bad.is_empty(), "{}", bad.join("\n"));
+        // The 52-byte WebP whose EXIF chunk claims 4 GiB: refused from the container, before any allocation.
+        let webp = std::fs::read(dir.join("webp-exif-len-fffffff0-52-bytes.webp")).unwrap();
+        assert_eq!(webp.len(), 52);
+        assert!(matches!(preprocess(&webp, &limits), Err(PreprocessError::Corrupt(m)) if m.contains("past the end")));
     }
 
     #[test]

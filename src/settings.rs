@@ -3,7 +3,10 @@
 
 use std::ffi::{CStr, CString};
 
+use std::sync::atomic::{AtomicI32, Ordering};
+
 use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
+use pgrx::{pg_guard, pg_sys};
 
 /// Default model locations are relative to the server's share directory
 /// (`pg_config --sharedir`), where `models/install.sh` puts them, so a default install needs no path.
@@ -68,37 +71,37 @@ pub fn register() {
         GucContext::Userset,
         GucFlags::UNIT_MS,
     );
-    GucRegistry::define_int_guc(
+    define_limit(
         c"clip.max_image_bytes",
         c"Largest encoded image accepted.",
         c"Checked before decoding.",
         &MAX_IMAGE_BYTES,
         1,
         i32::MAX,
-        GucContext::Userset,
         GucFlags::UNIT_BYTE,
+        max_image_bytes_hook,
     );
-    GucRegistry::define_int_guc(
+    define_limit(
         c"clip.max_image_pixels",
         c"Largest width*height accepted (decompression-bomb guard).",
         c"Read from the image header before the pixels are decoded.",
         &MAX_IMAGE_PIXELS,
         1,
         i32::MAX,
-        GucContext::Userset,
         GucFlags::default(),
+        max_image_pixels_hook,
     );
-    GucRegistry::define_int_guc(
+    define_limit(
         c"clip.max_batch_size",
         c"Most images or texts sent through the model in one forward pass.",
         c"Longer arrays are processed in several passes; bounds the activation memory of one call.",
         &MAX_BATCH_SIZE,
         1,
         1024,
-        GucContext::Userset,
         GucFlags::default(),
+        max_batch_size_hook,
     );
-    GucRegistry::define_int_guc(
+    define_limit(
         c"clip.threads",
         c"Threads one backend uses for a call's forward passes (0 = the cores idle when the pass starts).",
         c"A batch spreads its rows over the threads, a single row its matrix products. 0 decides per pass \
@@ -106,58 +109,58 @@ pub fn register() {
         &THREADS,
         0,
         64,
-        GucContext::Userset,
         GucFlags::default(),
+        threads_hook,
     );
-    GucRegistry::define_int_guc(
+    define_limit(
         c"clip.max_text_bytes",
         c"Longest text accepted by clip_embed_text(s) and clip_tokenize.",
         c"Only 77 tokens are used; the cap bounds the cost of cleaning a huge text.",
         &MAX_TEXT_BYTES,
         1,
         i32::MAX,
-        GucContext::Userset,
         GucFlags::UNIT_BYTE,
+        max_text_bytes_hook,
     );
-    GucRegistry::define_int_guc(
+    define_limit(
         c"clip.http_connect_timeout_ms",
         c"Connect timeout for fetching URL image sources.",
         c"",
         &HTTP_CONNECT_TIMEOUT_MS,
         1,
         i32::MAX,
-        GucContext::Userset,
         GucFlags::UNIT_MS,
+        http_connect_timeout_ms_hook,
     );
-    GucRegistry::define_int_guc(
+    define_limit(
         c"clip.http_timeout_ms",
         c"Total time allowed for fetching one URL image source, redirects included.",
         c"",
         &HTTP_TIMEOUT_MS,
         1,
         i32::MAX,
-        GucContext::Userset,
         GucFlags::UNIT_MS,
+        http_timeout_ms_hook,
     );
-    GucRegistry::define_int_guc(
+    define_limit(
         c"clip.http_max_bytes",
         c"Largest body accepted when fetching a URL image source.",
         c"Enforced while streaming, whatever Content-Length says.",
         &HTTP_MAX_BYTES,
         1,
         i32::MAX,
-        GucContext::Userset,
         GucFlags::UNIT_BYTE,
+        http_max_bytes_hook,
     );
-    GucRegistry::define_int_guc(
+    define_limit(
         c"clip.http_max_redirects",
         c"Most redirects followed when fetching a URL image source.",
         c"Every redirect target is checked against the address rules again.",
         &HTTP_MAX_REDIRECTS,
         0,
         20,
-        GucContext::Userset,
         GucFlags::default(),
+        http_max_redirects_hook,
     );
     // SUSET: letting any role allowlist hosts would let it aim the server at internal services.
     GucRegistry::define_string_guc(
@@ -188,6 +191,116 @@ pub fn register() {
         GucContext::Userset,
         GucFlags::UNIT_S,
     );
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Resource limits are ceilings a superuser sets.
+//
+// Every role may SET them lower for its own session (a tenant that wants smaller thumbnails only), but the
+// value the server was started or reloaded with (postgresql.conf, ALTER SYSTEM, the command line) is the
+// most a non-superuser can get. The check hook learns that server value whenever a setting arrives from
+// one of those sources, and refuses anything above it from a database, role, client, SET or function
+// SET clause unless the current user is a superuser. PostgreSQL 15 cannot tell an ALTER ROLE ... SET made
+// by a superuser from one a role made for itself (both are applied as the role's own setting at login),
+// so per-role and per-database settings can only lower a limit too.
+
+/// One limit's check hook: the server-wide value it has learnt, and what 0 means for it (clip.threads:
+/// auto, i.e. up to the core cap; the other limits have a minimum of 1 and never see 0).
+struct Limit {
+    name: &'static str,
+    server: AtomicI32,
+    zero_means: fn() -> i32,
+}
+
+impl Limit {
+    const fn new(name: &'static str, zero_means: fn() -> i32) -> Limit {
+        Limit { name, server: AtomicI32::new(i32::MAX), zero_means }
+    }
+
+    fn effective(&self, v: i32) -> i32 {
+        if v == 0 { (self.zero_means)() } else { v }
+    }
+
+    /// The check: server-wide sources set the ceiling, every other source must stay under it.
+    unsafe fn check(&self, newval: i32, source: pg_sys::GucSource::Type) -> bool {
+        use pg_sys::GucSource::*;
+        if matches!(source, PGC_S_DEFAULT | PGC_S_DYNAMIC_DEFAULT | PGC_S_ENV_VAR | PGC_S_FILE | PGC_S_ARGV | PGC_S_GLOBAL) {
+            self.server.store(newval, Ordering::Relaxed);
+            return true;
+        }
+        // A parallel worker restores its leader's settings, which the leader's own check already passed.
+        if unsafe { pg_sys::ParallelWorkerNumber } >= 0 {
+            return true;
+        }
+        let ceiling = self.server.load(Ordering::Relaxed);
+        if self.effective(newval) <= self.effective(ceiling) || unsafe { pg_sys::superuser() } {
+            return true;
+        }
+        unsafe {
+            pg_sys::GUC_check_errcode(pgrx::PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE as i32);
+            let detail = CString::new(format!(
+                "{} is a resource limit: a non-superuser may lower it below the server's setting ({ceiling}), \
+                 not raise it.",
+                self.name
+            ))
+            .unwrap_or_default();
+            pg_sys::GUC_check_errdetail_string = pg_sys::pstrdup(detail.as_ptr());
+        }
+        false
+    }
+}
+
+fn no_zero() -> i32 {
+    1
+}
+
+fn auto_threads() -> i32 {
+    crate::threads::max_threads() as i32
+}
+
+macro_rules! limit_hook {
+    ($hook:ident, $limit:ident, $name:literal, $zero:expr) => {
+        static $limit: Limit = Limit::new($name, $zero);
+        #[pg_guard]
+        unsafe extern "C-unwind" fn $hook(
+            newval: *mut i32,
+            _extra: *mut *mut std::ffi::c_void,
+            source: pg_sys::GucSource::Type,
+        ) -> bool {
+            unsafe { $limit.check(*newval, source) }
+        }
+    };
+}
+
+limit_hook!(max_image_bytes_hook, MAX_IMAGE_BYTES_LIMIT, "clip.max_image_bytes", no_zero);
+limit_hook!(max_image_pixels_hook, MAX_IMAGE_PIXELS_LIMIT, "clip.max_image_pixels", no_zero);
+limit_hook!(max_batch_size_hook, MAX_BATCH_SIZE_LIMIT, "clip.max_batch_size", no_zero);
+limit_hook!(threads_hook, THREADS_LIMIT, "clip.threads", auto_threads);
+limit_hook!(max_text_bytes_hook, MAX_TEXT_BYTES_LIMIT, "clip.max_text_bytes", no_zero);
+limit_hook!(http_connect_timeout_ms_hook, HTTP_CONNECT_TIMEOUT_MS_LIMIT, "clip.http_connect_timeout_ms", no_zero);
+limit_hook!(http_timeout_ms_hook, HTTP_TIMEOUT_MS_LIMIT, "clip.http_timeout_ms", no_zero);
+limit_hook!(http_max_bytes_hook, HTTP_MAX_BYTES_LIMIT, "clip.http_max_bytes", no_zero);
+limit_hook!(http_max_redirects_hook, HTTP_MAX_REDIRECTS_LIMIT, "clip.http_max_redirects", no_zero);
+
+type CheckHook = unsafe extern "C-unwind" fn(*mut i32, *mut *mut std::ffi::c_void, pg_sys::GucSource::Type) -> bool;
+
+/// A USERSET integer GUC whose check hook makes it a ceiling (see above).
+#[allow(clippy::too_many_arguments)]
+fn define_limit(
+    name: &'static CStr,
+    short: &'static CStr,
+    long: &'static CStr,
+    setting: &'static GucSetting<i32>,
+    min: i32,
+    max: i32,
+    flags: GucFlags,
+    hook: CheckHook,
+) {
+    unsafe {
+        GucRegistry::define_int_guc_with_hooks(
+            name, short, long, setting, min, max, GucContext::Userset, flags, Some(hook), None, None,
+        );
+    }
 }
 
 fn string_setting(setting: &GucSetting<Option<CString>>) -> String {
@@ -245,9 +358,10 @@ pub fn preload() -> bool {
 }
 
 /// Resolved for one forward pass: `clip.threads`, or the idle cores right now when it is 0.
+/// Never more than the cores this backend may run on (`threads::max_threads`), whoever set it.
 pub fn threads() -> usize {
     match THREADS.get() {
-        n if n >= 1 => n as usize,
+        n if n >= 1 => (n as usize).min(crate::threads::max_threads()),
         _ => crate::threads::auto(),
     }
 }

@@ -128,4 +128,81 @@ mod tests {
         let d1 = one::<f64>(&format!("SELECT '{two}'::vector <=> clip_embed_image({a})"));
         assert!(d < 1e-9 && d1 < 1e-6, "{d} {d1}");
     }
+
+    // ----- clip_as_table_owner: act on a table as its owner, inside a security-restricted operation --------
+
+    /// SQLSTATE of a statement (or "ok"), without aborting the test's transaction.
+    /// Needs `owner_fixture()`, which creates the helper.
+    fn sqlstate_of(sql: &str) -> String {
+        one::<String>(&format!("SELECT pg_temp.sqlstate_of({})", pgrx::spi::quote_literal(sql)))
+    }
+
+    /// An owner role with a table, and a probe function that is a member of the extension (as pg_clip's own
+    /// internal functions are) reporting who it runs as.
+    fn owner_fixture() {
+        Spi::run(
+            "CREATE ROLE clip_t_owner; CREATE ROLE clip_t_other;
+             CREATE TABLE public.clip_t_tbl (id int); ALTER TABLE public.clip_t_tbl OWNER TO clip_t_owner;
+             CREATE FUNCTION public.clip_t_whoami(tbl regclass, args jsonb) RETURNS jsonb LANGUAGE sql AS $$
+                 SELECT jsonb_build_object('user', current_user::text, 'path', current_setting('search_path'),
+                                           'tbl', tbl::text, 'args', args) $$;
+             ALTER EXTENSION pg_clip ADD FUNCTION public.clip_t_whoami(regclass, jsonb);
+             CREATE FUNCTION public.clip_t_set_role(tbl regclass, args jsonb) RETURNS jsonb LANGUAGE sql AS $$
+                 SELECT to_jsonb(set_config('role', 'postgres', true)) $$;
+             ALTER EXTENSION pg_clip ADD FUNCTION public.clip_t_set_role(regclass, jsonb);
+             CREATE FUNCTION public.clip_t_set_path(tbl regclass, args jsonb) RETURNS jsonb LANGUAGE sql AS $$
+                 SELECT to_jsonb(set_config('search_path', 'evil, public', false)) $$;
+             ALTER EXTENSION pg_clip ADD FUNCTION public.clip_t_set_path(regclass, jsonb);
+             CREATE FUNCTION public.clip_t_not_ours(tbl regclass, args jsonb) RETURNS jsonb LANGUAGE sql AS
+                 $$ SELECT '{}'::jsonb $$;
+             CREATE FUNCTION pg_temp.sqlstate_of(q text) RETURNS text LANGUAGE plpgsql AS $$
+                 BEGIN EXECUTE q; RETURN 'ok'; EXCEPTION WHEN others THEN RETURN SQLSTATE; END $$;",
+        )
+        .unwrap();
+    }
+
+    fn call(func: &str, tbl: &str) -> String {
+        format!("SELECT clip_as_table_owner('{tbl}'::regclass, '{func}'::regprocedure, '{{\"k\": 1}}')")
+    }
+
+    #[pg_test]
+    fn as_table_owner_runs_as_the_owner_with_a_safe_search_path_and_restores() {
+        owner_fixture();
+        Spi::run("SET search_path = public, pg_catalog").unwrap();
+        let got = one::<pgrx::JsonB>(&call("public.clip_t_whoami(regclass, jsonb)", "public.clip_t_tbl")).0;
+        assert_eq!(got["user"], "clip_t_owner");
+        assert_eq!(got["path"], "pg_catalog, pg_temp");
+        assert_eq!(got["args"]["k"], 1);
+        // Back to the caller's identity and settings afterwards.
+        assert_eq!(one::<String>("SELECT current_user::text"), "postgres");
+        assert_eq!(one::<String>("SELECT current_setting('search_path')"), "public, pg_catalog");
+        // Not even a session-level SET by the owner's code survives the operation.
+        one::<pgrx::JsonB>(&call("public.clip_t_set_path(regclass, jsonb)", "public.clip_t_tbl"));
+        assert_eq!(one::<String>("SELECT current_setting('search_path')"), "public, pg_catalog");
+    }
+
+    #[pg_test]
+    fn as_table_owner_is_a_security_restricted_operation() {
+        owner_fixture();
+        // SET ROLE is refused inside, so the owner's code cannot take the caller's (superuser) identity back.
+        assert_eq!(sqlstate_of(&call("public.clip_t_set_role(regclass, jsonb)", "public.clip_t_tbl")), "42501");
+    }
+
+    #[pg_test]
+    fn as_table_owner_refuses_others_foreign_functions_and_temp_tables() {
+        owner_fixture();
+        Spi::run("CREATE TEMP TABLE clip_t_temp (id int)").unwrap();
+        let whoami = "public.clip_t_whoami(regclass, jsonb)";
+        // Not one of the extension's functions, or not of the (regclass, jsonb) -> jsonb shape.
+        assert_eq!(sqlstate_of(&call("public.clip_t_not_ours(regclass, jsonb)", "public.clip_t_tbl")), "42501");
+        assert_eq!(sqlstate_of(&call("clip_tokenize(text)", "public.clip_t_tbl")), "42501");
+        assert_eq!(sqlstate_of(&call(whoami, "pg_temp.clip_t_temp")), "42809");
+        assert_eq!(sqlstate_of(&call(whoami, "pg_catalog.pg_class")), "ok"); // a superuser may act for any owner
+        // A role without the owner's privileges may not act as the owner.
+        Spi::run("GRANT USAGE ON SCHEMA public TO clip_t_other; SET LOCAL ROLE clip_t_other").unwrap();
+        assert_eq!(sqlstate_of(&call(whoami, "public.clip_t_tbl")), "42501");
+        Spi::run("RESET ROLE; GRANT clip_t_owner TO clip_t_other; SET LOCAL ROLE clip_t_other").unwrap();
+        assert_eq!(sqlstate_of(&call(whoami, "public.clip_t_tbl")), "ok");
+        Spi::run("RESET ROLE").unwrap();
+    }
 }

@@ -14,22 +14,56 @@ use rayon::ThreadPool;
 pub const AUTO_MAX: usize = 8;
 
 thread_local! {
-    /// Pools by size; in practice one or two sizes per backend (auto picks 1..=cores).
-    static POOLS: RefCell<Vec<(usize, Arc<ThreadPool>)>> = const { RefCell::new(Vec::new()) };
+    /// The backend's one pool and its size. A call that wants another size replaces it (rayon ends the old
+    /// pool's threads when it is dropped), so however a session cycles clip.threads, the backend holds at
+    /// most `max_threads()` workers, not one pool per size ever used.
+    static POOL: RefCell<Option<(usize, Arc<ThreadPool>)>> = const { RefCell::new(None) };
 }
 
-/// A pool of `threads` workers owned by this backend, or None if the OS refused to create threads
-/// (the caller then runs on its own thread).
+/// Most worker threads one backend may have: the cores it may run on (affinity and cgroup quota, as
+/// `available_parallelism` reports them), whatever clip.threads says.
+pub fn max_threads() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+/// A pool of `threads` workers (at most `max_threads()`) owned by this backend, or None if the OS
+/// refused to create threads (the caller then runs on its own thread).
 pub fn pool(threads: usize) -> Option<Arc<ThreadPool>> {
-    POOLS.with(|pools| {
-        let mut pools = pools.borrow_mut();
-        if let Some((_, p)) = pools.iter().find(|(n, _)| *n == threads) {
-            return Some(p.clone());
+    let threads = threads.clamp(1, max_threads());
+    POOL.with(|slot| {
+        let mut slot = slot.borrow_mut();
+        if let Some((n, p)) = slot.as_ref() {
+            if *n == threads {
+                return Some(p.clone());
+            }
         }
+        // Drop the old pool before building the new one, so that the two never coexist.
+        *slot = None;
         let p = Arc::new(build(threads)?);
-        pools.push((threads, p.clone()));
+        *slot = Some((threads, p.clone()));
         Some(p)
     })
+}
+
+/// A detached helper thread with every signal blocked (so Postgres' handlers keep running on the
+/// backend's own thread), for work that may block where the backend must not: DNS lookups.
+pub fn spawn_signal_blocked(name: &str, f: impl FnOnce() + Send + 'static) -> std::io::Result<()> {
+    let builder = std::thread::Builder::new().name(name.to_owned());
+    with_signals_blocked(|| builder.spawn(f)).map(|_| ())
+}
+
+/// Runs `spawn` with every signal blocked on the calling thread; a thread created meanwhile inherits
+/// that mask, and the caller's own mask is restored afterwards.
+fn with_signals_blocked<T>(spawn: impl FnOnce() -> T) -> T {
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut previous: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut previous);
+        let spawned = spawn();
+        libc::pthread_sigmask(libc::SIG_SETMASK, &previous, std::ptr::null_mut());
+        spawned
+    }
 }
 
 fn build(threads: usize) -> Option<ThreadPool> {
@@ -41,16 +75,7 @@ fn build(threads: usize) -> Option<ThreadPool> {
             if let Some(name) = thread.name() {
                 builder = builder.name(name.to_owned());
             }
-            // The new thread inherits the mask in force when it is created.
-            unsafe {
-                let mut all: libc::sigset_t = std::mem::zeroed();
-                let mut previous: libc::sigset_t = std::mem::zeroed();
-                libc::sigfillset(&mut all);
-                libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut previous);
-                let spawned = builder.spawn(|| thread.run());
-                libc::pthread_sigmask(libc::SIG_SETMASK, &previous, std::ptr::null_mut());
-                spawned.map(|_| ())
-            }
+            with_signals_blocked(|| builder.spawn(|| thread.run())).map(|_| ())
         })
         .build()
         .ok()
@@ -60,7 +85,7 @@ fn build(threads: usize) -> Option<ThreadPool> {
 /// every forward pass from the kernel's count of runnable tasks, so two backends that embed at the same
 /// time fall back to one thread each instead of fighting over the same cores.
 pub fn auto() -> usize {
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(AUTO_MAX);
+    let cores = max_threads().min(AUTO_MAX);
     let others = std::fs::read_to_string("/proc/stat")
         .ok()
         .and_then(|s| runnable_tasks(&s))
@@ -105,9 +130,18 @@ mod tests {
     }
 
     #[test]
+    fn one_pool_at_most_max_threads_whatever_is_asked() {
+        for n in [1, 2, 3, 64, 2, 1000] {
+            let p = pool(n).unwrap();
+            assert_eq!(p.current_num_threads(), n.min(max_threads()));
+        }
+        POOL.with(|slot| assert!(slot.borrow().is_some()));
+    }
+
+    #[test]
     fn pools_are_reused_and_threads_have_signals_blocked() {
         let p = pool(2).unwrap();
-        assert!(Arc::ptr_eq(&p, &pool(2).unwrap()));
+        assert!(Arc::ptr_eq(&p, &pool(2).unwrap()) || max_threads() < 2);
         let blocked = p.install(|| unsafe {
             let mut mask: libc::sigset_t = std::mem::zeroed();
             libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut mask);

@@ -9,7 +9,7 @@ use regex::bytes::Regex as BytesRegex;
 use regex::Regex;
 use unicode_normalization::UnicodeNormalization;
 
-use super::tables;
+use super::{checkpoint, tables};
 
 /// ftfy's `max_decode_length`.
 const FTFY_MAX_SEGMENT_CHARS: usize = 1_000_000;
@@ -236,8 +236,11 @@ impl Cleaner {
     /// open_clip `_clean_lower`.
     pub(super) fn clean_lower(&self, text: &str) -> String {
         let t = self.ftfy_fix_text(text);
+        checkpoint();
         let t = self.html_unescape(&t);
+        checkpoint();
         let t = self.html_unescape(&t);
+        checkpoint();
         // basic_clean's .strip() is subsumed by " ".join(t.split())
         let mut joined = String::with_capacity(t.len());
         for word in t.split(py_isspace).filter(|w| !w.is_empty()) {
@@ -278,6 +281,7 @@ impl Cleaner {
             }
             out.push_str(&self.fix_segment(segment, unescape));
             pos += end;
+            checkpoint();
         }
         out
     }
@@ -292,15 +296,20 @@ impl Cleaner {
             if unescape {
                 text = self.ftfy_unescape_html(&text);
             }
+            // A checkpoint between steps: each is one linear pass over a segment of up to 1M chars.
             text = self.fix_encoding(&text);
+            checkpoint();
             text = fix_c1_controls(&self.charmaps[1], &text);
             text = fix_latin_ligatures(&text);
             text = self.fix_character_width(&text);
+            checkpoint();
             text = uncurl_quotes(&text);
             text = fix_line_breaks(&text);
             text = self.ansi.replace_all(&text, "").into_owned();
+            checkpoint();
             text = remove_control_chars(&text);
             text = py_nfc(&text);
+            checkpoint();
             if text == orig {
                 return text;
             }

@@ -288,7 +288,10 @@ impl Tokenizer {
     pub fn encode(&self, text: &str) -> Vec<u32> {
         let cleaned = self.clean(text);
         let mut out = Vec::with_capacity(cleaned.len() / 3 + 4);
-        for m in self.word_re.find_iter(&cleaned) {
+        for (n, m) in self.word_re.find_iter(&cleaned).enumerate() {
+            if n % 256 == 255 {
+                checkpoint();
+            }
             let word = m.as_str();
             match word {
                 "<start_of_text>" => out.push(SOT_TOKEN),
@@ -410,6 +413,22 @@ impl Tokenizer {
 }
 
 /// The process-wide tokenizer, built on first use.
+/// Called between the passes of cleaning and every few hundred words of BPE, so that a huge text can be
+/// cancelled. The extension installs a hook that services Postgres interrupts (and raises on cancel);
+/// this module stays free of Postgres and, without a hook, never stops.
+static CHECKPOINT: OnceLock<fn()> = OnceLock::new();
+
+pub fn set_checkpoint(hook: fn()) {
+    let _ = CHECKPOINT.set(hook);
+}
+
+#[inline]
+pub(crate) fn checkpoint() {
+    if let Some(hook) = CHECKPOINT.get() {
+        hook();
+    }
+}
+
 pub fn global() -> &'static Tokenizer {
     static TOKENIZER: OnceLock<Tokenizer> = OnceLock::new();
     TOKENIZER.get_or_init(Tokenizer::new)

@@ -30,6 +30,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                     self.wfile.write(b"x" * 65536)
             except OSError:
                 pass
+        elif self.path == "/slow-photo":       # a thumbnail behind a slow object store
+            time.sleep(3)
+            with open(fixture(PHOTO), "rb") as f:
+                body = f.read()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
         elif self.path == "/slow":
             time.sleep(5)
             self.send_error(500)
@@ -115,6 +123,30 @@ class FetchTest(unittest.TestCase):
         self.assertIn("57014", err)
         self.assertTrue(out.endswith("alive"))
         self.assertLess(time.monotonic() - started, 2.5)
+
+    def test_harmless_interrupts_do_not_end_a_fetch(self):
+        # Only a cancel or a termination may stop a fetch. A memory-context dump request is an interrupt
+        # too (as is the barrier of a DROP DATABASE anywhere in the cluster): it is served and the fetch
+        # goes on.
+        p = cluster.popen("\\set VERBOSITY verbose\nSET application_name = 'slow_fetch';\n"
+                          "SET clip.http_allow_hosts = '127.0.0.1';\n"
+                          f"SELECT length(clip_fetch_url('{self.base}/slow-photo'));\n")
+        pid = ""
+        deadline = time.monotonic() + 10
+        while not pid and time.monotonic() < deadline:
+            _, pid, _ = cluster.sql("SELECT pid FROM pg_stat_activity WHERE application_name = 'slow_fetch' "
+                                    "AND state = 'active' AND query LIKE '%clip_fetch_url%'")
+            time.sleep(0.05)
+        self.assertTrue(pid, "the fetch never started")
+        for _ in range(3):
+            time.sleep(0.2)
+            self.assertEqual(cluster.sql(f"SELECT pg_log_backend_memory_contexts({pid})")[1], "t")
+        cluster.sql("CREATE DATABASE fetch_barrier")
+        cluster.sql("DROP DATABASE fetch_barrier")   # waits for every backend to absorb its barrier
+        out, err = p.communicate(timeout=60)
+        with open(fixture(PHOTO), "rb") as f:
+            self.assertEqual(out.strip(), str(len(f.read())), err)
+        self.assertNotIn("ERROR", err)
 
 
 if __name__ == "__main__":
