@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite from a clean clone, as root: set-up, Rust unit + golden parity tests and
 # #[pg_test]s (cargo pgrx test, server run as `postgres`), then integration tests against a real cluster.
+# Both levels always run (a failure in the first does not hide the second); the last line is one summary
+# over both, and the exit status is non-zero if anything failed.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -14,19 +16,26 @@ testdir=/var/tmp/pg_clip-test
 mkdir -p "$testdir"
 chown postgres:postgres "$testdir"
 rm -rf "$testdir/pgdata"
+logs=$(mktemp -d)
 
 echo "== cargo pgrx test (unit, golden parity, #[pg_test])"
-cargo pgrx test pg15 --runas postgres --pgdata "$testdir/pgdata"
+rust_rc=0
+cargo pgrx test pg15 --runas postgres --pgdata "$testdir/pgdata" 2>&1 | tee "$logs/rust.log" || rust_rc=$?
 
 echo "== install the extension for integration tests"
 cargo pgrx install --pg-config "$PG_CONFIG" >/dev/null
 
 echo "== integration tests (real cluster, psql clients)"
-cd tests/integration
-# PG_CLIP_IT_TESTS narrows the run, e.g. PG_CLIP_IT_TESTS="test_embed test_search.RlsTest".
-if [[ -n ${PG_CLIP_IT_TESTS:-} ]]; then
-  # shellcheck disable=SC2086  # a list of module names
-  python3 -m unittest -v $PG_CLIP_IT_TESTS
-else
-  python3 -m unittest discover -v -s . -p 'test_*.py'
-fi
+it_rc=0
+(
+  cd tests/integration
+  # PG_CLIP_IT_TESTS narrows the run, e.g. PG_CLIP_IT_TESTS="test_embed test_search.RlsTest".
+  if [[ -n ${PG_CLIP_IT_TESTS:-} ]]; then
+    # shellcheck disable=SC2086  # a list of module names
+    python3 -m unittest -v $PG_CLIP_IT_TESTS
+  else
+    python3 -m unittest discover -v -s . -p 'test_*.py'
+  fi
+) 2>&1 | tee "$logs/it.log" || it_rc=$?
+
+python3 "$root/scripts/test_summary.py" "$logs/rust.log" "$rust_rc" "$logs/it.log" "$it_rc"

@@ -7,13 +7,15 @@ import threading
 import time
 import unittest
 
+import latency
 from pgcluster import Cluster, fixture
 
 MODEL_CONF = (
     "clip.image_model = 'pg_clip/clip-tiny-image.onnx'\n"
     "clip.text_model = 'pg_clip/clip-tiny-text.onnx'\n"
+    # The interrupt tests read the server's own timestamps (epoch with milliseconds) off the log.
+    + latency.LOG_LINE_PREFIX
 )
-SMALL_IMAGE = "cat-tiny-20x14.png"   # a few hundred bytes: a big array of it is cheap to build, slow to embed
 PHOTO = "astronaut-baseline.jpg"
 
 cluster = None
@@ -30,11 +32,7 @@ def tearDownModule():
 
 
 def long_call(n=4000):
-    """A call that runs for seconds: n small images in forward passes of 256."""
-    return (
-        "SET clip.max_batch_size = 256;\n"
-        f"SELECT cardinality(clip_embed_images(array_fill(pg_read_binary_file('{fixture(SMALL_IMAGE)}'), ARRAY[{n}])));\n"
-    )
+    return latency.long_call(fixture, n)
 
 
 class ExtensionTest(unittest.TestCase):
@@ -59,15 +57,20 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+TRIALS = 5   # each latency is taken this many times; the median is asserted, every figure is printed
+
+
 class InterruptTest(unittest.TestCase):
-    def assert_canceled_quickly(self, setup, expected_msg, limit_s):
-        started = time.monotonic()
-        rc, out, err = cluster.script(setup + long_call() + "SELECT 'alive';\n")
-        elapsed = time.monotonic() - started
+    """The 200 ms promise, measured on the server's clock (tests/integration/latency.py): from the moment the
+    statement starts (timeouts) or the signal is sent (cancel) to the moment the backend logs the error.
+    psql's start-up and exit and the scheduling of this client on a busy 2-core box are not part of what is
+    promised, so they are not timed. bench/run.py reports the distribution over more trials."""
+
+    def timed_out_after(self, setup, message):
+        took, out, err = latency.timed_out_after(cluster, fixture, "\\set VERBOSITY verbose\n" + setup, message)
         self.assertIn("57014", err, err)
-        self.assertIn(expected_msg, err)
         self.assertTrue(out.endswith("alive"), "the session must stay usable after the cancel")
-        return elapsed
+        return took
 
     def test_long_call_really_is_long(self):
         # Guards the tests below: without a timeout the same call takes well over a second.
@@ -77,29 +80,33 @@ class InterruptTest(unittest.TestCase):
         self.assertGreater(time.monotonic() - started, 1.5)
 
     def test_statement_timeout_stops_within_200ms(self):
-        elapsed = self.assert_canceled_quickly(
-            "\\set VERBOSITY verbose\nSET statement_timeout = '500ms';\n",
-            "canceling statement due to statement timeout", 0.7)
-        # psql start-up and connection are included; the budget is timeout + 200 ms + 300 ms client overhead.
-        self.assertLess(elapsed, 0.5 + 0.2 + 0.3, f"took {elapsed:.3f}s")
+        took = [self.timed_out_after("SET statement_timeout = '500ms';\n",
+                                     "canceling statement due to statement timeout") for _ in range(TRIALS)]
+        print(f"\nstatement_timeout 500 ms: errors after {', '.join(f'{t:.3f}' for t in took)} s (server clock)")
+        self.assertGreaterEqual(min(took), 0.5, "the error cannot come before the timeout")
+        self.assertLess(latency.median(took), 0.5 + 0.2, f"took {took}")
 
     def test_clip_timeout_ms_stops_within_200ms(self):
-        elapsed = self.assert_canceled_quickly(
-            "\\set VERBOSITY verbose\nSET clip.timeout_ms = 400;\n", "clip.timeout_ms", 0.6)
-        self.assertLess(elapsed, 0.4 + 0.2 + 0.3, f"took {elapsed:.3f}s")
+        took = [self.timed_out_after("SET clip.timeout_ms = 400;\n", "clip.timeout_ms") for _ in range(TRIALS)]
+        print(f"\nclip.timeout_ms 400: errors after {', '.join(f'{t:.3f}' for t in took)} s (server clock)")
+        self.assertGreaterEqual(min(took), 0.4)
+        self.assertLess(latency.median(took), 0.4 + 0.2, f"took {took}")
 
     def test_pg_cancel_backend_stops_within_200ms(self):
-        p, pid = self.start_and_cancel_victim("")
-        canceled_at = time.monotonic()
-        out, err = p.communicate(timeout=60)
-        stopped = time.monotonic() - canceled_at
-        self.assert_canceled(out, err)
-        self.assertLess(stopped, 0.2 + 0.1, f"stopped {stopped:.3f}s after the cancel")
+        stopped = []
+        for _ in range(TRIALS):
+            took, _, out, err = latency.cancel_after(cluster, fixture)
+            self.assert_canceled(out, err)
+            stopped.append(took)
+        print(f"\npg_cancel_backend: errors after {', '.join(f'{t:.3f}' for t in stopped)} s (server clock)")
+        self.assertLess(latency.median(stopped), 0.2, f"stopped {stopped} s after the cancel")
 
     def test_cancel_stops_every_worker_thread(self):
         # Rows spread over 2 threads. After the cancel the session idles in pg_sleep, and no thread of the
         # backend may still be computing rows of the canceled call.
-        p, pid = self.start_and_cancel_victim("SET clip.threads = 2;\n", then="SELECT pg_sleep(2);\n")
+        p, pid = latency.start_victim(cluster, fixture, "SET clip.threads = 2;\n", then="SELECT pg_sleep(2);\n")
+        time.sleep(0.5)
+        latency.cancel(cluster, pid)
         time.sleep(0.3)
         before = cpu_seconds(pid)
         time.sleep(0.5)
@@ -107,21 +114,6 @@ class InterruptTest(unittest.TestCase):
         out, err = p.communicate(timeout=60)
         self.assert_canceled(out, err)
         self.assertLess(spent, 0.05, f"the backend used {spent:.2f}s of CPU in 0.5s after the cancel")
-
-    def start_and_cancel_victim(self, setup, then=""):
-        p = cluster.popen("\\set VERBOSITY verbose\nSET application_name = 'victim';\n" + setup + long_call()
-                          + "SELECT 'alive';\n" + then)
-        pid = ""
-        deadline = time.monotonic() + 10
-        while not pid and time.monotonic() < deadline:
-            _, pid, _ = cluster.sql(
-                "SELECT pid FROM pg_stat_activity WHERE application_name = 'victim' AND state = 'active' "
-                "AND query LIKE '%clip_embed_images%'")
-            time.sleep(0.05)
-        self.assertTrue(pid, "victim query never started")
-        time.sleep(0.5)
-        cluster.sql(f"SELECT pg_cancel_backend({pid})")
-        return p, int(pid)
 
     def assert_canceled(self, out, err):
         self.assertIn("57014", err)

@@ -531,9 +531,16 @@ class TenantRlsTest(unittest.TestCase):
 # subspace of the 512 dimensions (real embeddings have a low intrinsic dimension), in 200 clusters (cosine
 # ~0.85 to their centre, ~0.7 between two scenes of a cluster, a continuum between clusters), plus a little
 # isotropic noise; unit length. Tenant `small` owns 1% of the scenes (every 100th, so spread over all
-# clusters), `big` 50%, and tenant_0 .. tenant_6 about 7% each. Queries: 20 new points of 20 clusters.
+# clusters), `big` 50%, and tenant_0 .. tenant_6 about 7% each. Queries: 200 new points, one per cluster.
+#
+# The data and the queries are fixed (setseed, hashint8), but the HNSW graph is not: pgvector draws each
+# node's level from the backend's own random state, so recall varies a little from build to build. The
+# assertions are on the mean over 200 queries, against bounds well under the measured values (the table
+# printed below, copied into docs/search.md), so that a run-to-run wobble cannot fail them while a real
+# regression (no iterative scan, a lost filter) still does by a wide margin.
 N_SCENES = 100_000
-N_QUERIES = 20
+N_QUERIES = 200
+RECALL_BOUND = 0.90   # measured 0.98-1.00 for every configuration asserted on (docs/search.md)
 RECALL_SETUP = f"""
 CREATE TABLE video_scenes (
     id bigint PRIMARY KEY, video_id bigint NOT NULL, user_id text NOT NULL,
@@ -570,11 +577,11 @@ FROM generate_series(1, {N_SCENES}) s(i)
 JOIN centres c ON c.c = (hashint8(s.i) & 2147483647) % 200
 JOIN offsets o ON o.o = (hashint8(s.i * 7 + 1) & 2147483647) % 5000
 JOIN noise n ON n.k = (hashint8(s.i * 13 + 5) & 2147483647) % 3000;
--- Queries: new points of 20 different clusters.
+-- Queries: new points of every cluster.
 CREATE TABLE queries AS
     SELECT q AS qid, l2_normalize(c.v + o.v + n.v) AS v
     FROM generate_series(0, {N_QUERIES} - 1) q
-    JOIN centres c ON c.c = q * 10 JOIN offsets o ON o.o = 5000 + q JOIN noise n ON n.k = 3000 + q;
+    JOIN centres c ON c.c = q % 200 JOIN offsets o ON o.o = 5000 + q JOIN noise n ON n.k = 3000 + q;
 SELECT clip_adopt_scene_table();
 ANALYZE video_scenes;
 """
@@ -695,7 +702,7 @@ class FilteredRecallTest(unittest.TestCase):
                 r = self.result("iterative", "small", ef, mode)
                 self.assertEqual(r["returned"], [20] * N_QUERIES)
                 if mode == "relaxed_order":   # the functions' default; strict_order trades recall for order
-                    self.assertGreaterEqual(r["mean_recall"], 0.95)
+                    self.assertGreaterEqual(r["mean_recall"], RECALL_BOUND, r["mean_recall"])
 
     def test_post_filtering_returns_far_fewer(self):
         post = self.result("post-filter", "small", 40, "off")
@@ -710,7 +717,7 @@ class FilteredRecallTest(unittest.TestCase):
             with self.subTest(tenant=tenant):
                 r = self.result("default", tenant, None, "relaxed_order")
                 self.assertEqual(r["returned"], [20] * N_QUERIES)
-                self.assertGreaterEqual(r["mean_recall"], 0.95)
+                self.assertGreaterEqual(r["mean_recall"], RECALL_BOUND, r["mean_recall"])
 
     def test_rls_role_gets_its_tenants_nearest(self):
         # No tenant argument: the policy alone restricts the search (the planner cannot see which tenants the
@@ -724,7 +731,7 @@ class FilteredRecallTest(unittest.TestCase):
             self.assertEqual(len(ids), 20)
             self.assertTrue(all(int(i) % 100 == 0 for i in ids), ids)   # tenant small: every 100th scene
             recall.append(len(set(ids) & set(self.exact[("small", int(qid))])) / 20)
-        self.assertGreaterEqual(sum(recall) / len(recall), 0.95)
+        self.assertGreaterEqual(sum(recall) / len(recall), RECALL_BOUND)
 
     def plan(self, call, force_hnsw=False):
         """The plan of the statement a search function runs, from auto_explain (nested statements)."""
