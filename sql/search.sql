@@ -18,6 +18,7 @@
 -- small tenants. The similarity threshold is applied to the k nearest (a prefix of them, once sorted), not
 -- inside the index scan, so a strict threshold never makes the scan walk the whole graph.
 
+-- @@ code
 -- The core: search by embedding. Returns at most match_count scenes, most similar first (ties by scene id).
 CREATE FUNCTION clip_search_scenes(
     query_embedding      vector,
@@ -208,3 +209,11 @@ BEGIN
             v_cfg.scene_table, include_thumbnail, ef_search, iterative_scan, source_scene_id);
 END
 $fn$;
+
+COMMENT ON FUNCTION clip_search_scenes(vector, text, integer, double precision, text, regclass, boolean, integer, text, text) IS
+    'Scenes most similar to a query embedding (cosine, HNSW with iterative scan), most similar first; SECURITY INVOKER: the caller''s privileges and tenant policy apply.';
+COMMENT ON FUNCTION clip_column_type(regclass, name) IS 'Internal: format_type of a column, for casts in generated statements.';
+COMMENT ON FUNCTION clip_search_scenes_by_text(text, text, integer, double precision, text, regclass, boolean, integer, text) IS
+    'Text-to-scene search: embeds the text with the CLIP text tower, then clip_search_scenes.';
+COMMENT ON FUNCTION clip_search_similar_scenes(text, text, integer, double precision, text, regclass, boolean, integer, text) IS
+    '"More like this": scenes most similar to a scene the caller can see (another tenant''s scene gives no rows, like a missing one).';
