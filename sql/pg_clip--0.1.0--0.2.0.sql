@@ -16,11 +16,11 @@
 -- ---------------------------------------------------------------------------------------------------------
 -- The new Rust function (exactly as pgrx generates it for the fresh install).
 CREATE  FUNCTION "clip_as_table_owner"(
-	"tbl" oid, /* pgrx::pgrx_pg_sys::submodules::oids::Oid */
-	"func" oid, /* pgrx::pgrx_pg_sys::submodules::oids::Oid */
-	"args" jsonb /* pgrx::datum::json::JsonB */
-) RETURNS jsonb /* pgrx::datum::json::JsonB */
-VOLATILE STRICT PARALLEL UNSAFE
+	"tbl" oid, /* pg_sys :: Oid */
+	"func" oid, /* pg_sys :: Oid */
+	"args" jsonb /* JsonB */
+) RETURNS jsonb /* JsonB */
+STRICT VOLATILE PARALLEL UNSAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'clip_as_table_owner_wrapper';
 
@@ -1602,9 +1602,9 @@ BEGIN
                 CONTINUE WHEN v_done[v_i] OR v_imgs[v_i] IS NULL;
                 v_t0 := clock_timestamp();
                 BEGIN
-                    SELECT t.embedding, t.error_sqlstate, t.error_message
-                      INTO v_try_emb[v_i], v_try_code[v_i], v_try_msg[v_i]
+                    SELECT t.embedding, t.error_sqlstate, t.error_message INTO v_vec, v_code, v_msg
                       FROM clip_try_embed_images(ARRAY[v_imgs[v_i]]) t;
+                    v_try_emb[v_i] := v_vec; v_try_code[v_i] := v_code; v_try_msg[v_i] := v_msg;
                 EXCEPTION
                     WHEN query_canceled THEN
                         GET STACKED DIAGNOSTICS v_code = RETURNED_SQLSTATE, v_msg = MESSAGE_TEXT;
@@ -2198,7 +2198,7 @@ BEGIN
                JOIN pg_catalog.pg_class t ON t.oid = c.scene_table
                JOIN pg_catalog.pg_policy p ON p.polrelid = c.scene_table AND p.polname = 'clip_tenant_isolation'
               WHERE t.relkind = 'r' AND t.relpersistence <> 't'
-                AND pg_catalog.pg_get_expr(p.polqual, p.polrelid) LIKE quote_ident(c.tenant_column) || ' = ANY %' LOOP
+                AND pg_catalog.pg_get_expr(p.polqual, p.polrelid) LIKE '(' || quote_ident(c.tenant_column) || ' = ANY %' LOOP
         BEGIN
             PERFORM clip_check_table(r.scene_table, 'protected by row-level security');
             PERFORM clip_as_table_owner((r.scene_table)::oid,

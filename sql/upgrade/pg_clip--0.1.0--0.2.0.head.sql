@@ -11,11 +11,11 @@
 -- ---------------------------------------------------------------------------------------------------------
 -- The new Rust function (exactly as pgrx generates it for the fresh install).
 CREATE  FUNCTION "clip_as_table_owner"(
-	"tbl" oid, /* pgrx::pgrx_pg_sys::submodules::oids::Oid */
-	"func" oid, /* pgrx::pgrx_pg_sys::submodules::oids::Oid */
-	"args" jsonb /* pgrx::datum::json::JsonB */
-) RETURNS jsonb /* pgrx::datum::json::JsonB */
-VOLATILE STRICT PARALLEL UNSAFE
+	"tbl" oid, /* pg_sys :: Oid */
+	"func" oid, /* pg_sys :: Oid */
+	"args" jsonb /* JsonB */
+) RETURNS jsonb /* JsonB */
+STRICT VOLATILE PARALLEL UNSAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'clip_as_table_owner_wrapper';
 
