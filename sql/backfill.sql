@@ -1166,6 +1166,7 @@ COMMENT ON TABLE clip_backfill_sources IS
     'pg_clip: one row per backfill source (what to embed, where to write it). Row-level security: a role sees and writes the sources of tables it owns; kept by pg_dump.';
 COMMENT ON TABLE clip_backfill_runs IS
     'pg_clip: one row per (run, source) that processed rows; visible with its source, written by clip_backfill. Not dumped.';
+COMMENT ON SEQUENCE clip_backfill_runs_id_seq IS 'pg_clip: the identity of clip_backfill_runs.';
 COMMENT ON TYPE clip_backfill_result IS 'pg_clip: a row of clip_backfill: per source, rows processed, written (succeeded), failed, skipped (dry run), and ms.';
 COMMENT ON TYPE clip_backfill_status_row IS 'pg_clip: a row of clip_backfill_status (see docs/backfill.md, "Monitor").';
 COMMENT ON FUNCTION clip_backfill_coltype(regclass, name) IS 'Internal: format_type of a column, NULL when it does not exist.';
