@@ -106,6 +106,16 @@ CREATE TYPE clip_backfill_status_row AS (
     source_changed           bigint
 );
 
+CREATE TYPE clip_scene_match AS (
+    scene_id      text,
+    video_id      text,
+    similarity    double precision,
+    start_time    double precision,
+    end_time      double precision,
+    thumbnail_url text,
+    thumbnail     bytea
+);
+
 CREATE FUNCTION clip_tenant_rls_exempt(tbl regclass) RETURNS boolean
 LANGUAGE sql STABLE PARALLEL SAFE SECURITY INVOKER
 AS $fn$
@@ -830,15 +840,7 @@ CREATE FUNCTION clip_search_scenes(
     ef_search            integer          DEFAULT NULL,   -- NULL: greatest(100, match_count)
     iterative_scan       text             DEFAULT 'relaxed_order',  -- or 'strict_order', or 'off'
     exclude_scene_id     text             DEFAULT NULL
-) RETURNS TABLE (
-    scene_id      text,
-    video_id      text,
-    similarity    double precision,
-    start_time    double precision,
-    end_time      double precision,
-    thumbnail_url text,
-    thumbnail     bytea
-)
+) RETURNS SETOF clip_scene_match
 LANGUAGE plpgsql STABLE SECURITY INVOKER
 -- Function-level SET clauses: the set_config(..., true) below is undone when the function returns.
 SET hnsw.iterative_scan = 'relaxed_order'
@@ -941,15 +943,7 @@ CREATE FUNCTION clip_search_scenes_by_text(
     include_thumbnail    boolean          DEFAULT false,
     ef_search            integer          DEFAULT NULL,
     iterative_scan       text             DEFAULT 'relaxed_order'
-) RETURNS TABLE (
-    scene_id      text,
-    video_id      text,
-    similarity    double precision,
-    start_time    double precision,
-    end_time      double precision,
-    thumbnail_url text,
-    thumbnail     bytea
-)
+) RETURNS SETOF clip_scene_match
 LANGUAGE plpgsql STABLE SECURITY INVOKER
 AS $fn$
 BEGIN
@@ -976,15 +970,7 @@ CREATE FUNCTION clip_search_similar_scenes(
     include_thumbnail    boolean          DEFAULT false,
     ef_search            integer          DEFAULT NULL,
     iterative_scan       text             DEFAULT 'relaxed_order'
-) RETURNS TABLE (
-    scene_id      text,
-    video_id      text,
-    similarity    double precision,
-    start_time    double precision,
-    end_time      double precision,
-    thumbnail_url text,
-    thumbnail     bytea
-)
+) RETURNS SETOF clip_scene_match
 LANGUAGE plpgsql STABLE SECURITY INVOKER
 AS $fn$
 DECLARE
@@ -1016,6 +1002,7 @@ COMMENT ON FUNCTION clip_search_scenes_by_text(text, text, integer, double preci
     'Text-to-scene search: embeds the text with the CLIP text tower, then clip_search_scenes.';
 COMMENT ON FUNCTION clip_search_similar_scenes(text, text, integer, double precision, text, regclass, boolean, integer, text) IS
     '"More like this": scenes most similar to a scene the caller can see (another tenant''s scene gives no rows, like a missing one).';
+COMMENT ON TYPE clip_scene_match IS 'pg_clip: a row of the search functions: scene id, video id, cosine similarity, times, thumbnail URL and (include_thumbnail) bytes.';
 
 -- ======== the code part of sql/backfill.sql ========
 -- ---------------------------------------------------------------------------------------------------------

@@ -101,6 +101,16 @@ CREATE TYPE clip_backfill_status_row AS (
     source_changed           bigint
 );
 
+CREATE TYPE clip_scene_match AS (
+    scene_id      text,
+    video_id      text,
+    similarity    double precision,
+    start_time    double precision,
+    end_time      double precision,
+    thumbnail_url text,
+    thumbnail     bytea
+);
+
 CREATE FUNCTION clip_tenant_rls_exempt(tbl regclass) RETURNS boolean
 LANGUAGE sql STABLE PARALLEL SAFE SECURITY INVOKER
 AS $fn$
