@@ -24,6 +24,9 @@ cargo pgrx test pg15 --runas postgres --pgdata "$testdir/pgdata" 2>&1 | tee "$lo
 
 echo "== install the extension for integration tests"
 cargo pgrx install --pg-config "$PG_CONFIG" >/dev/null
+# cargo-pgrx installs the generated script of this version and sql/pg_clip--A--B.sql upgrades, not the frozen
+# install scripts of earlier versions, which the upgrade test installs first.
+install -m 644 sql/pg_clip--0.1.0.sql "$("$PG_CONFIG" --sharedir)/extension/"
 
 echo "== integration tests (real cluster, psql clients)"
 it_rc=0

@@ -7,33 +7,27 @@
 -- (%I / %s of a regclass) and EXECUTE at call time.
 --
 -- Uses these Rust functions: clip_try_embed_images(bytea[]), clip_embed_frames(bytea[]), clip_fetch_url(text),
--- clip_image_model_identity(); and the settings clip.backfill_max_attempts / clip.backfill_retry_base_s.
+-- clip_image_model_identity(), clip_as_table_owner(oid, oid, jsonb); and the settings
+-- clip.backfill_max_attempts / clip.backfill_retry_base_s.
 --
--- Security model (docs/backfill.md, "Security"):
---   * Every function and the procedure is SECURITY INVOKER: a backfill reads and writes the application table
---     with the caller's privileges, RLS policies and triggers. There is no SECURITY DEFINER path.
---   * The registry clip_backfill_sources is readable by everyone (it holds names only). PUBLIC may write it,
---     but a trigger (clip_backfill_sources_guard) only lets a row be written by a role that holds the
---     privileges the backfill needs on that table (SELECT on key/source/embedding/metadata/filter columns,
---     UPDATE on embedding and metadata), and changed or removed only by members of the role that registered it
---     (or, for removal, the table's owner). A registration therefore never grants anything: it only names work
---     its registrant could do by hand. Every run re-validates the source against the caller.
---   * clip_backfill(source => NULL) runs only the enabled sources registered by the caller or a role it is a
---     member of; for a superuser only its own, so an unattended superuser job never fires another role's
---     table triggers with superuser rights. Name a source to run it explicitly.
+-- Security model (docs/security.md):
+--   * Every read or write of a registered table (the backfill batch, the status counts) runs as THAT TABLE'S
+--     OWNER inside a security-restricted operation (clip_as_table_owner -> the *_as_owner functions), so the
+--     table's triggers, policies and casts never run with the caller's rights. Only a superuser or a role with
+--     the owner's privileges may run or inspect a source; a role the owner wants to let in gets a SECURITY
+--     DEFINER wrapper of the owner's (docs/security.md). Every function is SECURITY INVOKER.
+--   * The registries have row-level security: a role sees and writes only the sources of tables it owns (or
+--     whose table is gone). clip_backfill_runs is written by clip_backfill only for a source the caller owns.
+--   * clip_backfill(source => NULL) runs only the enabled sources whose table the caller owns ITSELF (not
+--     through a group), so a superuser's pg_cron job runs only the superuser's own tables.
+--   * Column types are checked exactly (embedding vector(512), metadata jsonb) at registration and before
+--     every run and status, so a retyped column cannot smuggle a cast into pg_clip's statements.
+--   * clip_fetch_url is not executable by PUBLIC: GRANT it to the owners of tables with URL sources.
 --
--- Objects (all in the extension's schema):
---   clip_backfill_sources              registry: one row per source (config table, kept by pg_dump)
---   clip_backfill_runs                 log of runs that processed rows (not dumped)
---   clip_register_source(...)          validate + register / re-register a source
---   clip_unregister_source(name)       remove a registration (and its run log)
---   clip_backfill(...)                 one batch per source, in the caller's transaction (pg_cron calls this)
---   clip_backfill_run(...)             procedure: batches with COMMIT in between until done, NOTICE progress
---   clip_backfill_status(source)       coverage, pending, stale, failures, timings, last run; bigint counts
---   clip_backfill_impl / clip_backfill_status_impl / clip_backfill_source_batch / clip_backfill_validate /
---   clip_backfill_privilege_problem / clip_backfill_coltype / clip_backfill_sources_guard /
---   clip_backfill_runs_stamp           internal helpers
+-- Layout: `-- @@ schema` (tables and types: migrated by hand in upgrade scripts) and `-- @@ code` (dropped
+-- and created again by upgrade scripts, see scripts/gen_upgrade.py).
 
+-- @@ schema
 -- ---------------------------------------------------------------------------------------------------------
 -- The registry.
 CREATE TABLE clip_backfill_sources (
@@ -53,7 +47,9 @@ CREATE TABLE clip_backfill_sources (
     CONSTRAINT clip_backfill_sources_target_key UNIQUE (tbl, embedding_column)
 );
 SELECT pg_catalog.pg_extension_config_dump('clip_backfill_sources', '');
+REVOKE ALL ON clip_backfill_sources FROM PUBLIC;
 GRANT SELECT, INSERT, UPDATE, DELETE ON clip_backfill_sources TO PUBLIC;
+ALTER TABLE clip_backfill_sources ENABLE ROW LEVEL SECURITY;
 
 -- One row per (run, source) that processed at least one row; a dry run or an idle run writes nothing, so the
 -- log grows with the work done, not with the schedule. Removed with its source. Not dumped (history).
@@ -69,11 +65,53 @@ CREATE TABLE clip_backfill_runs (
     regenerated  bigint      NOT NULL,   -- of processed: rows that had an embedding (stale model or force)
     ms           numeric     NOT NULL,
     forced       boolean     NOT NULL,
-    run_by       name        NOT NULL DEFAULT current_user
+    run_by       name        NOT NULL DEFAULT current_user,
+    suppressed   bigint      NOT NULL DEFAULT 0   -- of processed: rows whose UPDATE did not take effect at all
 );
 CREATE INDEX clip_backfill_runs_source_idx ON clip_backfill_runs (source, id DESC);
+REVOKE ALL ON clip_backfill_runs FROM PUBLIC;
 GRANT SELECT, INSERT ON clip_backfill_runs TO PUBLIC;
+ALTER TABLE clip_backfill_runs ENABLE ROW LEVEL SECURITY;
 
+-- What clip_backfill returns, one row per source.
+CREATE TYPE clip_backfill_result AS (
+    source    text,
+    processed bigint,
+    succeeded bigint,
+    failed    bigint,
+    skipped   bigint,
+    ms        numeric
+);
+
+-- What clip_backfill_status returns, one row per source.
+CREATE TYPE clip_backfill_status_row AS (
+    source                   text,
+    table_name               regclass,
+    source_kind              text,
+    enabled                  boolean,
+    total_rows               bigint,
+    embedded                 bigint,
+    up_to_date               bigint,
+    stale                    bigint,
+    without_embedding        bigint,
+    pending                  bigint,
+    failed_retrying          bigint,
+    failed_permanently       bigint,
+    no_source                bigint,
+    coverage_pct             numeric,
+    failures                 jsonb,
+    avg_inference_ms         numeric,
+    last_generated_at        timestamptz,
+    last_run_at              timestamptz,
+    last_run                 jsonb,
+    model_sha256             text,
+    problem                  text,
+    stale_retrying           bigint,
+    stale_failed_permanently bigint,
+    source_changed           bigint
+);
+
+-- @@ code
 -- ---------------------------------------------------------------------------------------------------------
 -- format_type() of a column, or NULL when the table or column does not exist.
 CREATE FUNCTION clip_backfill_coltype(tbl regclass, col name) RETURNS text
@@ -83,84 +121,44 @@ AS $fn$
      WHERE a.attrelid = tbl AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped
 $fn$;
 
--- Why the CURRENT role may not run this source (a message), or NULL when it may: the table exists, USAGE on
--- its schema, SELECT on every column the backfill reads, UPDATE on the two it writes. With for_write false,
--- what the status needs: SELECT on the source, embedding and metadata columns.
-CREATE FUNCTION clip_backfill_privilege_problem(s clip_backfill_sources, for_write boolean DEFAULT true) RETURNS text
-LANGUAGE plpgsql STABLE SECURITY INVOKER
+-- Row-level security of the registries: the sources of tables the current role owns, and orphans.
+CREATE FUNCTION clip_backfill_source_visible(tbl regclass) RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE SECURITY INVOKER
 AS $fn$
-DECLARE
-    v_nsp name;
-    v_col name;
-BEGIN
-    SELECT n.nspname INTO v_nsp FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-     WHERE c.oid = s.tbl;
-    IF v_nsp IS NULL THEN
-        RETURN format('relation with OID %s does not exist', s.tbl::oid);
-    END IF;
-    IF NOT pg_catalog.has_schema_privilege(v_nsp, 'USAGE') THEN
-        RETURN format('permission denied for schema %s', v_nsp);
-    END IF;
-    FOREACH v_col IN ARRAY CASE WHEN for_write
-                                THEN ARRAY[s.key_column, s.source_column, s.embedding_column, s.metadata_column,
-                                           s.video_column, s.user_column]
-                                ELSE ARRAY[s.source_column, s.embedding_column, s.metadata_column] END LOOP
-        CONTINUE WHEN v_col IS NULL;
-        IF clip_backfill_coltype(s.tbl, v_col) IS NULL THEN
-            RETURN format('column "%s" of relation %s does not exist', v_col, s.tbl);
-        END IF;
-        IF NOT pg_catalog.has_column_privilege(s.tbl, v_col, 'SELECT') THEN
-            RETURN format('permission denied: SELECT on column "%s" of %s', v_col, s.tbl);
-        END IF;
-    END LOOP;
-    IF NOT for_write THEN
-        RETURN NULL;
-    END IF;
-    FOREACH v_col IN ARRAY ARRAY[s.embedding_column, s.metadata_column] LOOP
-        IF NOT pg_catalog.has_column_privilege(s.tbl, v_col, 'UPDATE') THEN
-            RETURN format('permission denied: UPDATE on column "%s" of %s', v_col, s.tbl);
-        END IF;
-    END LOOP;
-    RETURN NULL;
-END
+    SELECT clip_owns_table(tbl) OR clip_registry_orphan(tbl)
 $fn$;
 
--- Access control on the registry, for every write (the registration functions and direct DML alike).
+CREATE POLICY clip_backfill_sources_select ON clip_backfill_sources FOR SELECT TO PUBLIC
+    USING (clip_backfill_source_visible(tbl));
+CREATE POLICY clip_backfill_sources_insert ON clip_backfill_sources FOR INSERT TO PUBLIC
+    WITH CHECK (clip_owns_table(tbl));
+CREATE POLICY clip_backfill_sources_update ON clip_backfill_sources FOR UPDATE TO PUBLIC
+    USING (clip_owns_table(tbl)) WITH CHECK (clip_owns_table(tbl));
+CREATE POLICY clip_backfill_sources_delete ON clip_backfill_sources FOR DELETE TO PUBLIC
+    USING (clip_backfill_source_visible(tbl));
+-- The run log: visible with its source; written (by clip_backfill) only for a source whose table the writer owns.
+CREATE POLICY clip_backfill_runs_select ON clip_backfill_runs FOR SELECT TO PUBLIC
+    USING (EXISTS (SELECT 1 FROM clip_backfill_sources s WHERE s.name = clip_backfill_runs.source));
+CREATE POLICY clip_backfill_runs_insert ON clip_backfill_runs FOR INSERT TO PUBLIC
+    WITH CHECK (EXISTS (SELECT 1 FROM clip_backfill_sources s WHERE s.name = clip_backfill_runs.source
+                                 AND clip_owns_table(s.tbl)));
+
+-- Access control on the registry beyond the policies: a registration is recorded under a role the writer
+-- belongs to (clip_register_source records current_user). Kept free of table validation, so that a
+-- pg_restore of the registry (before the application's unique indexes exist) works.
 CREATE FUNCTION clip_backfill_sources_guard() RETURNS trigger
 LANGUAGE plpgsql SECURITY INVOKER
 AS $fn$
-DECLARE
-    v_problem text;
 BEGIN
-    IF TG_OP IN ('UPDATE', 'DELETE') THEN
-        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
-                        WHERE r.rolname = OLD.registered_by AND pg_catalog.pg_has_role(r.oid, 'MEMBER'))
-           AND NOT (TG_OP = 'DELETE' AND EXISTS (
-                        SELECT 1 FROM pg_catalog.pg_class c
-                         WHERE c.oid = OLD.tbl AND pg_catalog.pg_has_role(c.relowner, 'USAGE'))) THEN
-            RAISE EXCEPTION 'backfill source "%" was registered by role "%"', OLD.name, OLD.registered_by
-                USING ERRCODE = 'insufficient_privilege',
-                      HINT = 'Only members of the registering role may change a registration; the table''s owner may also remove it.';
-        END IF;
-    END IF;
-    IF TG_OP = 'DELETE' THEN
-        RETURN OLD;
-    END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
                     WHERE r.rolname = NEW.registered_by AND pg_catalog.pg_has_role(r.oid, 'MEMBER')) THEN
         RAISE EXCEPTION 'cannot register a backfill source on behalf of role "%"', NEW.registered_by
             USING ERRCODE = 'insufficient_privilege';
     END IF;
-    v_problem := clip_backfill_privilege_problem(NEW);
-    IF v_problem IS NOT NULL THEN
-        RAISE EXCEPTION 'cannot register backfill source "%": %', NEW.name, v_problem
-            USING ERRCODE = 'insufficient_privilege',
-                  HINT = 'The registering role needs SELECT on the key, source, embedding, metadata and filter columns and UPDATE on the embedding and metadata columns.';
-    END IF;
     RETURN NEW;
 END
 $fn$;
-CREATE TRIGGER clip_backfill_sources_guard BEFORE INSERT OR UPDATE OR DELETE ON clip_backfill_sources
+CREATE TRIGGER clip_backfill_sources_guard BEFORE INSERT OR UPDATE ON clip_backfill_sources
     FOR EACH ROW EXECUTE FUNCTION clip_backfill_sources_guard();
 
 -- The run log records who ran, whatever the inserter says.
@@ -176,20 +174,20 @@ CREATE TRIGGER clip_backfill_runs_stamp BEFORE INSERT ON clip_backfill_runs
     FOR EACH ROW EXECUTE FUNCTION clip_backfill_runs_stamp();
 
 -- ---------------------------------------------------------------------------------------------------------
--- Full validation of a source against the current role; returns it normalised (key_column defaulted to the
--- single-column primary key, source_kind inferred from the column type). Raises with SQLSTATEs:
--- 42P01/42809 table, 42703 column, 42804 type, 42P10 key not unique, 22023 bad kind, 42501 privileges.
+-- Full validation of a source, from the catalogs only (no table data is read, so no code of the table's
+-- owner runs); returns it normalised (key_column defaulted to the single-column primary key, source_kind
+-- inferred from the column type). Raises with SQLSTATEs: 42P01/42809/0A000 table, 42703 column, 42804 type,
+-- 42P10 key not unique or nullable, 22023 bad kind. Types are exact: vector(512), jsonb (no domain, no
+-- composite with a cast), bytea / text / varchar / bytea[] (or a domain over one) for the source.
 CREATE FUNCTION clip_backfill_validate(s clip_backfill_sources) RETURNS clip_backfill_sources
 LANGUAGE plpgsql STABLE SECURITY INVOKER
 AS $fn$
 DECLARE
-    v_relkind "char";
     v_col     name;
     v_type    text;
     v_base    regtype;
     v_kind    text;
-    v_vecok   boolean;
-    v_problem text;
+    v_ok      boolean;
 BEGIN
     IF s.name IS NULL OR s.name = '' THEN
         RAISE EXCEPTION 'source name must not be empty' USING ERRCODE = 'null_value_not_allowed';
@@ -197,17 +195,10 @@ BEGIN
     IF s.tbl IS NULL THEN
         RAISE EXCEPTION 'tbl must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    SELECT c.relkind INTO v_relkind FROM pg_catalog.pg_class c WHERE c.oid = s.tbl;
-    IF v_relkind IS NULL THEN
-        RAISE EXCEPTION 'relation with OID % does not exist (backfill source "%")', s.tbl::oid, s.name
-            USING ERRCODE = 'undefined_table';
-    END IF;
-    IF v_relkind NOT IN ('r', 'p') THEN
-        RAISE EXCEPTION '"%" is not a table', s.tbl
-            USING ERRCODE = 'wrong_object_type', DETAIL = 'Only ordinary and partitioned tables can be backfilled.';
-    END IF;
+    PERFORM clip_check_table(s.tbl, 'backfilled');
 
-    -- The key: given, or the single-column primary key; must be unique (a valid, non-partial unique index).
+    -- The key: given, or the single-column primary key; must be unique (a valid, non-partial unique index)
+    -- and NOT NULL (a row with a NULL key could never be written back).
     IF s.key_column IS NULL THEN
         SELECT a.attname INTO s.key_column
           FROM pg_catalog.pg_index i
@@ -243,17 +234,26 @@ BEGIN
             USING ERRCODE = 'invalid_column_reference',
                   HINT = 'The key must have a primary key or a unique index of its own (one column, no predicate).';
     END IF;
+    IF NOT (SELECT a.attnotnull FROM pg_catalog.pg_attribute a
+             WHERE a.attrelid = s.tbl AND a.attname = s.key_column AND NOT a.attisdropped) THEN
+        RAISE EXCEPTION 'key column "%" of % allows NULL', s.key_column, s.tbl
+            USING ERRCODE = 'invalid_column_reference',
+                  DETAIL = 'A row whose key is NULL could never be written back, and would stay pending forever.',
+                  HINT = format('ALTER TABLE %s ALTER COLUMN %I SET NOT NULL', s.tbl, s.key_column);
+    END IF;
 
-    -- Types.
-    SELECT a.atttypid = 'vector'::regtype AND a.atttypmod IN (-1, 512), pg_catalog.format_type(a.atttypid, a.atttypmod)
-      INTO STRICT v_vecok, v_type
+    -- Types, exactly.
+    SELECT a.atttypid = 'vector'::regtype AND a.atttypmod = 512, pg_catalog.format_type(a.atttypid, a.atttypmod)
+      INTO STRICT v_ok, v_type
       FROM pg_catalog.pg_attribute a WHERE a.attrelid = s.tbl AND a.attname = s.embedding_column AND NOT a.attisdropped;
-    IF NOT v_vecok THEN
+    IF NOT v_ok THEN
         RAISE EXCEPTION 'column "%" of relation % is of type %, expected vector(512)', s.embedding_column, s.tbl, v_type
             USING ERRCODE = 'datatype_mismatch';
     END IF;
-    v_type := clip_backfill_coltype(s.tbl, s.metadata_column);
-    IF v_type <> 'jsonb' THEN
+    SELECT a.atttypid = 'jsonb'::regtype, pg_catalog.format_type(a.atttypid, a.atttypmod)
+      INTO STRICT v_ok, v_type
+      FROM pg_catalog.pg_attribute a WHERE a.attrelid = s.tbl AND a.attname = s.metadata_column AND NOT a.attisdropped;
+    IF NOT v_ok THEN
         RAISE EXCEPTION 'column "%" of relation % is of type %, expected jsonb', s.metadata_column, s.tbl, v_type
             USING ERRCODE = 'datatype_mismatch';
     END IF;
@@ -277,17 +277,14 @@ BEGIN
                   HINT = 'bytea: an encoded image; text/varchar: an http(s) URL; bytea[]: the frames of a multi-frame scene.';
     END IF;
     s.source_kind := v_kind;
-
-    v_problem := clip_backfill_privilege_problem(s);
-    IF v_problem IS NOT NULL THEN
-        RAISE EXCEPTION 'backfill source "%": %', s.name, v_problem USING ERRCODE = 'insufficient_privilege';
-    END IF;
     RETURN s;
 END
 $fn$;
 
 -- ---------------------------------------------------------------------------------------------------------
--- Registers (or re-registers, replacing the columns) a source. Returns the registry row.
+-- Registers (or re-registers, replacing the columns) a source. Returns the registry row. Only a superuser or
+-- a role with the privileges of the table's owner may register a table: every run and status of the source
+-- runs as that owner.
 CREATE FUNCTION clip_register_source(
     name             text,
     tbl              regclass,
@@ -317,6 +314,10 @@ BEGIN
     s.user_column := clip_register_source.user_column;
     s.enabled := coalesce(clip_register_source.enabled, true);
     s := clip_backfill_validate(s);
+    PERFORM clip_assert_may_act_as_owner(s.tbl, 'register it as a backfill source');
+
+    -- A registration whose table is gone (or a 0.1.0 registration of a temporary table) holds no name.
+    DELETE FROM clip_backfill_sources r WHERE r.name = s.name AND clip_registry_orphan(r.tbl);
 
     SELECT r.name INTO v_other FROM clip_backfill_sources r
      WHERE r.tbl = s.tbl AND r.embedding_column = s.embedding_column AND r.name <> s.name;
@@ -325,18 +326,27 @@ BEGIN
             USING ERRCODE = 'duplicate_object', HINT = 'Unregister that source first, or use another embedding column.';
     END IF;
 
-    INSERT INTO clip_backfill_sources AS r
-           (name, tbl, key_column, source_column, source_kind, embedding_column, metadata_column,
-            video_column, user_column, enabled)
-    VALUES (s.name, s.tbl, s.key_column, s.source_column, s.source_kind, s.embedding_column, s.metadata_column,
-            s.video_column, s.user_column, s.enabled)
-    ON CONFLICT ON CONSTRAINT clip_backfill_sources_pkey DO UPDATE
-       SET tbl = EXCLUDED.tbl, key_column = EXCLUDED.key_column, source_column = EXCLUDED.source_column,
-           source_kind = EXCLUDED.source_kind, embedding_column = EXCLUDED.embedding_column,
-           metadata_column = EXCLUDED.metadata_column, video_column = EXCLUDED.video_column,
-           user_column = EXCLUDED.user_column, enabled = EXCLUDED.enabled,
-           registered_by = current_user, registered_at = now()
-    RETURNING r.* INTO s;
+    BEGIN
+        INSERT INTO clip_backfill_sources AS r
+               (name, tbl, key_column, source_column, source_kind, embedding_column, metadata_column,
+                video_column, user_column, enabled, registered_by)
+        VALUES (s.name, s.tbl, s.key_column, s.source_column, s.source_kind, s.embedding_column, s.metadata_column,
+                s.video_column, s.user_column, s.enabled, current_user)
+        ON CONFLICT ON CONSTRAINT clip_backfill_sources_pkey DO UPDATE
+           SET tbl = EXCLUDED.tbl, key_column = EXCLUDED.key_column, source_column = EXCLUDED.source_column,
+               source_kind = EXCLUDED.source_kind, embedding_column = EXCLUDED.embedding_column,
+               metadata_column = EXCLUDED.metadata_column, video_column = EXCLUDED.video_column,
+               user_column = EXCLUDED.user_column, enabled = EXCLUDED.enabled,
+               registered_by = current_user, registered_at = now()
+        RETURNING r.* INTO s;
+    EXCEPTION WHEN insufficient_privilege THEN
+        -- The name belongs to a source on a table the caller does not own (row-level security).
+        RAISE EXCEPTION 'backfill source name "%" is taken', s.name
+            USING ERRCODE = 'duplicate_object', HINT = 'Choose another name.';
+    WHEN unique_violation THEN
+        RAISE EXCEPTION 'column "%" of % is already filled by another backfill source', s.embedding_column, s.tbl
+            USING ERRCODE = 'duplicate_object', HINT = 'Unregister that source first, or use another embedding column.';
+    END;
     RETURN s;
 END
 $fn$;
@@ -352,23 +362,30 @@ END
 $fn$;
 
 -- ---------------------------------------------------------------------------------------------------------
--- One batch of one (validated) source: claims up to p_batch rows — first rows without an embedding (never
--- tried, or a failed row whose retry is due), then rows embedded with another model or preprocessing
--- (stale) — with FOR NO KEY UPDATE SKIP LOCKED, embeds them in batched calls, and writes embedding +
--- metadata in one UPDATE. With p_force, every row with a source that was not generated/attempted since
--- p_force_before. With p_dry_run, counts (p_batch NULL: no limit) without locking or writing.
--- Dynamic statement parameters: $1 video_id, $2 user_id, $3 force_before, $4 current-model containment
--- document, $5 limit.
+-- Per-row metadata.
+--
+-- A row with a new embedding: {"status": "ok", "source", "model", "pretrained", "model_sha256",
+-- "preprocess_version", "generated_at", "inference_time_ms", "frame_strategy", "frame_count", "attempts",
+-- "source_sha256" (sha256 of what was embedded: the bytes, the frames, the fetched body) and for URL sources
+-- "url_sha256" and "fetch_ms"}.
+-- A row without an embedding whose embedding failed: {"status": "failed" | "failed_permanently", "stage",
+-- "error_sqlstate", "error_message", "attempts", "failed_at", "next_retry_at", "model_sha256"}.
+-- A row WITH an embedding whose re-embedding failed keeps its vector and the metadata that describes it, plus
+-- "last_failure": {the same failure keys}; it is counted stale and retried with the same backoff.
+
 -- Attempt number of the next try of a row, from its previous metadata (failures count up, anything else
 -- starts again at 1).
 CREATE FUNCTION clip_backfill_attempt(prev jsonb) RETURNS integer
 LANGUAGE sql IMMUTABLE SECURITY INVOKER
 AS $fn$
     SELECT CASE WHEN prev->>'status' IN ('failed', 'failed_permanently')
-                THEN coalesce((prev->>'attempts')::integer, 0) ELSE 0 END + 1
+                THEN coalesce((prev->>'attempts')::integer, 0)
+                WHEN prev ? 'last_failure'
+                THEN coalesce((prev->'last_failure'->>'attempts')::integer, 0)
+                ELSE 0 END + 1
 $fn$;
 
--- The metadata of a failed row: retried with exponential backoff until max_attempts, then left alone.
+-- The metadata of a failed attempt: retried with exponential backoff until max_attempts, then left alone.
 CREATE FUNCTION clip_backfill_failure(source text, stage text, error_sqlstate text, error_message text,
                                       attempts integer, max_attempts integer, retry_base interval,
                                       model_sha256 jsonb) RETURNS jsonb
@@ -383,29 +400,81 @@ AS $fn$
         'model_sha256', model_sha256)
 $fn$;
 
-CREATE FUNCTION clip_backfill_source_batch(
-    s              clip_backfill_sources,
-    p_ident        jsonb,
-    p_batch        integer,
-    p_dry_run      boolean,
-    p_video_id     text,
-    p_user_id      text,
-    p_force        boolean,
-    p_force_before timestamptz,
-    OUT processed   bigint,
-    OUT succeeded   bigint,
-    OUT failed      bigint,
-    OUT skipped     bigint,
-    OUT regenerated bigint)
+-- The metadata a failed row gets: without an embedding, the failure itself; with one (a failed re-embed),
+-- the previous metadata, which describes the vector that is kept, with the failure beside it.
+CREATE FUNCTION clip_backfill_failed_meta(prev jsonb, had_embedding boolean, failure jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE SECURITY INVOKER
+AS $fn$
+    SELECT CASE WHEN had_embedding
+                THEN (coalesce(prev, '{}'::jsonb) - 'last_failure') || jsonb_build_object('last_failure', failure - 'source')
+                ELSE failure END
+$fn$;
+
+-- A failure that is not the row's: configuration (missing or unusable model: 58xxx, F0xxx) or privileges.
+-- These fail the batch, once; everything else (a bad image, a refused or failed fetch, an internal error,
+-- a degenerate output, clip.timeout_ms) is the row's failure.
+CREATE FUNCTION clip_backfill_batch_error(sqlstate text, stage text) RETURNS boolean
+LANGUAGE sql IMMUTABLE SECURITY INVOKER
+AS $fn$
+    SELECT left(sqlstate, 2) IN ('58', 'F0') OR (sqlstate = '42501' AND stage <> 'fetch')
+$fn$;
+
+-- The SQL expression (over the source column `col`) of a source's fingerprint: what a row's metadata
+-- remembers of the embedded source to notice that the application replaced it. bytea: sha256 of the bytes;
+-- frames: sha256 of the frames' sha256s in order; url: sha256 of the URL text (the fetched body's sha256 is
+-- recorded too, but a remote change cannot be seen without fetching).
+CREATE FUNCTION clip_backfill_fingerprint_sql(kind text, col text) RETURNS text
+LANGUAGE sql IMMUTABLE SECURITY INVOKER
+AS $fn$
+    SELECT CASE kind
+        WHEN 'bytea' THEN format('pg_catalog.encode(pg_catalog.sha256(%s::bytea), ''hex'')', col)
+        WHEN 'url' THEN format('pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(%s::text, ''UTF8'')), ''hex'')', col)
+        ELSE format('(SELECT pg_catalog.encode(pg_catalog.sha256(pg_catalog.string_agg(pg_catalog.sha256(coalesce(clip_f, ''\x''::bytea)), ''\x''::bytea ORDER BY clip_o)), ''hex'')'
+                    ' FROM pg_catalog.unnest(%s::bytea[]) WITH ORDINALITY AS clip_u(clip_f, clip_o))', col)
+    END
+$fn$;
+
+-- The metadata key that holds the fingerprint compared with the current source.
+CREATE FUNCTION clip_backfill_fingerprint_key(kind text) RETURNS text
+LANGUAGE sql IMMUTABLE SECURITY INVOKER
+AS $fn$
+    SELECT CASE kind WHEN 'url' THEN 'url_sha256' ELSE 'source_sha256' END
+$fn$;
+
+-- ---------------------------------------------------------------------------------------------------------
+-- One batch of one source, run by clip_as_table_owner AS THE TABLE'S OWNER. args: {"source": the registry
+-- row, "ident": clip_image_model_identity(), "batch", "dry_run", "video_id", "user_id", "force",
+-- "force_before"}. Claims up to `batch` rows — first rows without an embedding (never tried, or a failed row
+-- whose retry is due), then stale rows (embedded with another model or preprocessing, or whose source
+-- changed since; a failed re-embed waits for its retry) — with FOR NO KEY UPDATE SKIP LOCKED, embeds them,
+-- and writes each row's outcome. With force, every row with a source that was not generated/attempted since
+-- force_before. With dry_run, counts (batch NULL: no limit) without locking or writing.
+-- Returns {"processed", "succeeded" (rows written with a new embedding), "failed" (rows whose failure was
+-- recorded, or whose write did not take effect), "suppressed" (of failed: rows where nothing could be
+-- written), "skipped", "regenerated"}.
+-- Dynamic statement parameters: $1 video_id, $2 user_id, $3 force_before, $4 current-model containment
+-- document, $5 limit.
+CREATE FUNCTION clip_backfill_source_batch_as_owner(tbl regclass, args jsonb) RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 AS $fn$
 DECLARE
-    c_fetch_ms   CONSTANT text := 'fetch_ms';
-    v_emb        text := quote_ident(s.embedding_column);
-    v_meta       text := quote_ident(s.metadata_column);
-    v_src        text := quote_ident(s.source_column);
+    s            clip_backfill_sources := jsonb_populate_record(NULL::clip_backfill_sources, args->'source');
+    p_ident      jsonb := args->'ident';
+    p_batch      integer := (args->>'batch')::integer;
+    p_dry_run    boolean := coalesce((args->>'dry_run')::boolean, false);
+    p_video_id   text := args->>'video_id';
+    p_user_id    text := args->>'user_id';
+    p_force      boolean := coalesce((args->>'force')::boolean, false);
+    p_force_before timestamptz := (args->>'force_before')::timestamptz;
+    v_emb        text;
+    v_meta       text;
+    v_src        text;
+    v_fp_sql     text;
+    v_fp_key     text;
+    v_keytype    text;
     v_model      jsonb := jsonb_build_object('model_sha256', p_ident->'sha256',
                                              'preprocess_version', p_ident->'preprocess_version');
+    v_sha        text := p_ident->>'sha256';
     v_max        integer := coalesce(nullif(current_setting('clip.backfill_max_attempts', true), '')::integer, 5);
     v_base       interval := coalesce(nullif(current_setting('clip.backfill_retry_base_s', true), '')::interval,
                                       interval '60 seconds');
@@ -413,17 +482,25 @@ DECLARE
     v_filter     text := '';
     v_missing    text;
     v_stale      text;
+    v_retry_ok   text;
+    v_changed    text;
     v_cols       text;
     v_sql        text;
     r            record;
     v_keys       text[] := '{}';
     v_prev       jsonb[] := '{}';
+    v_had        boolean[] := '{}';
     v_imgs       bytea[] := '{}';
     v_urls       text[] := '{}';
-    v_extra      jsonb[] := '{}';   -- per-row additions to the success metadata (frames, fetch time)
+    v_fps        text[] := '{}';    -- the source fingerprint at claim time
+    v_extra      jsonb[] := '{}';   -- per-row additions to the success metadata (frames, fetch time, sha256)
     v_out_emb    vector[] := '{}';
     v_out_meta   jsonb[] := '{}';
-    v_done       boolean[] := '{}'; -- outcome already decided (a failed fetch)
+    v_done       boolean[] := '{}'; -- outcome already decided (a failed fetch, a failed embed)
+    v_try_emb    vector[];
+    v_try_code   text[];
+    v_try_msg    text[];
+    v_batch_ok   boolean;
     v_frames     bytea[];
     v_vec        vector;
     v_t0         timestamptz;
@@ -434,10 +511,44 @@ DECLARE
     v_msg        text;
     v_attempts   integer;
     v_ok_base    jsonb;
+    v_written    text[];
+    v_recorded   text[];
+    v_w_keys     text[];
+    v_w_emb      vector[];
+    v_w_meta     jsonb[];
+    v_w_fps      text[];
+    v_f_keys     text[];
+    v_f_meta     jsonb[];
+    processed    bigint := 0;
+    succeeded    bigint := 0;
+    failed       bigint := 0;
+    suppressed   bigint := 0;
+    regenerated  bigint := 0;
 BEGIN
-    processed := 0; succeeded := 0; failed := 0; skipped := 0; regenerated := 0;
+    IF s.tbl IS DISTINCT FROM tbl THEN
+        RAISE EXCEPTION 'pg_clip internal error: batch of source "%" called for table %', s.name, tbl
+            USING ERRCODE = 'internal_error';
+    END IF;
+    s := clip_backfill_validate(s);   -- again, as the owner, right before the claim
     IF v_max < 1 THEN v_max := 1; END IF;
+    -- pg_clip's own maintenance as the owner: exempt from the owner's FORCEd tenant policy, for this call only.
+    PERFORM pg_catalog.set_config('pg_clip.maintenance_table', (tbl)::oid::text, true);
 
+    IF s.source_kind = 'url' AND NOT p_dry_run
+       AND NOT pg_catalog.has_function_privilege('clip_fetch_url(text)'::regprocedure, 'EXECUTE') THEN
+        RAISE EXCEPTION 'the owner of % may not execute clip_fetch_url', tbl
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'A backfill runs as the table''s owner; clip_fetch_url is not executable by PUBLIC.',
+                  HINT = format('GRANT EXECUTE ON FUNCTION clip_fetch_url(text) TO %I;',
+                                (SELECT pg_catalog.pg_get_userbyid(c.relowner) FROM pg_catalog.pg_class c WHERE c.oid = tbl));
+    END IF;
+
+    v_emb := quote_ident(s.embedding_column);
+    v_meta := quote_ident(s.metadata_column);
+    v_src := quote_ident(s.source_column);
+    v_keytype := clip_backfill_coltype(s.tbl, s.key_column);
+    v_fp_sql := clip_backfill_fingerprint_sql(s.source_kind, v_src);
+    v_fp_key := clip_backfill_fingerprint_key(s.source_kind);
     v_has_src := format('%s IS NOT NULL AND %I IS NOT NULL', v_src, s.key_column)
               || CASE WHEN s.source_kind = 'frames' THEN format(' AND cardinality(%s) > 0', v_src) ELSE '' END;
     IF p_video_id IS NOT NULL THEN
@@ -446,13 +557,16 @@ BEGIN
     IF p_user_id IS NOT NULL THEN
         v_filter := v_filter || format(' AND %I = $2::%s', s.user_column, clip_backfill_coltype(s.tbl, s.user_column));
     END IF;
+    -- A changed source: the row remembers a fingerprint (rows embedded before 0.2.0 do not) that differs.
+    v_changed := format('(%1$s ? %2$L AND %1$s->>%2$L IS DISTINCT FROM %3$s)', v_meta, v_fp_key, v_fp_sql);
     IF p_force THEN
         v_missing := format('%1$s IS NULL AND %2$s AND (%3$s IS NULL'
                             ' OR coalesce(%3$s->>''status'', '''') NOT IN (''failed'', ''failed_permanently'')'
                             ' OR coalesce((%3$s->>''failed_at'')::timestamptz, ''-infinity'') < $3)',
                             v_emb, v_has_src, v_meta);
         v_stale := format('%1$s IS NOT NULL AND %2$s AND (%3$s IS NULL'
-                          ' OR coalesce((%3$s->>''generated_at'')::timestamptz, ''-infinity'') < $3)',
+                          ' OR coalesce((%3$s->>''generated_at'')::timestamptz, ''-infinity'') < $3)'
+                          ' AND coalesce((%3$s->''last_failure''->>''failed_at'')::timestamptz, ''-infinity'') < $3',
                           v_emb, v_has_src, v_meta);
     ELSE
         v_missing := format('%1$s IS NULL AND %2$s AND (%3$s IS NULL'
@@ -460,7 +574,14 @@ BEGIN
                             ' OR (%3$s->>''status'' = ''failed'''
                             '     AND coalesce((%3$s->>''next_retry_at'')::timestamptz, ''-infinity'') <= now()))',
                             v_emb, v_has_src, v_meta);
-        v_stale := format('%1$s IS NOT NULL AND %2$s AND (%3$s IS NULL OR NOT %3$s @> $4)', v_emb, v_has_src, v_meta);
+        -- A failed re-embed is retried when due, or at once for another model than the one that failed.
+        v_retry_ok := format('(NOT %1$s ? ''last_failure'''
+                             ' OR %1$s->''last_failure''->>''model_sha256'' IS DISTINCT FROM $4->>''model_sha256'''
+                             ' OR (%1$s->''last_failure''->>''status'' = ''failed'''
+                             '     AND coalesce((%1$s->''last_failure''->>''next_retry_at'')::timestamptz, ''-infinity'') <= now()))',
+                             v_meta);
+        v_stale := format('%1$s IS NOT NULL AND %2$s AND (%3$s IS NULL OR ((NOT %3$s @> $4 OR %4$s) AND %5$s))',
+                          v_emb, v_has_src, v_meta, v_changed, v_retry_ok);
     END IF;
 
     IF p_dry_run THEN
@@ -470,17 +591,17 @@ BEGIN
                        s.tbl, v_missing, v_stale, v_filter)
            INTO processed, regenerated
            USING p_video_id, p_user_id, p_force_before, v_model, p_batch;
-        skipped := processed;
-        RETURN;
+        RETURN jsonb_build_object('processed', processed, 'succeeded', 0, 'failed', 0, 'suppressed', 0,
+                                  'skipped', processed, 'regenerated', regenerated);
     END IF;
 
     -- Claim. Each branch locks only the rows it returns; the outer LIMIT stops the stale branch from running
     -- when the missing one filled the batch. Rows another session holds are skipped, never waited for.
-    v_cols := format('%I::text AS k, %s AS img, %s AS url, %s AS meta, (%s IS NOT NULL) AS had',
+    v_cols := format('%I::text AS k, %s AS img, %s AS url, %s AS meta, (%s IS NOT NULL) AS had, %s AS fp',
                      s.key_column,
                      CASE WHEN s.source_kind = 'bytea' THEN v_src || '::bytea' ELSE 'NULL::bytea' END,
                      CASE WHEN s.source_kind = 'url' THEN v_src || '::text' ELSE 'NULL::text' END,
-                     v_meta, v_emb);
+                     v_meta, v_emb, v_fp_sql);
     v_sql := format('SELECT * FROM (SELECT %1$s FROM %2$s WHERE %3$s%5$s LIMIT $5 FOR NO KEY UPDATE SKIP LOCKED) m'
                     ' UNION ALL SELECT * FROM (SELECT %1$s FROM %2$s WHERE %4$s%5$s LIMIT $5 FOR NO KEY UPDATE SKIP LOCKED) s'
                     ' LIMIT $5',
@@ -488,8 +609,10 @@ BEGIN
     FOR r IN EXECUTE v_sql USING p_video_id, p_user_id, p_force_before, v_model, p_batch LOOP
         v_keys := array_append(v_keys, r.k);
         v_prev := array_append(v_prev, r.meta);
+        v_had := array_append(v_had, r.had);
         v_imgs := array_append(v_imgs, r.img);
         v_urls := array_append(v_urls, r.url);
+        v_fps := array_append(v_fps, r.fp);
         v_done := array_append(v_done, false);
         v_extra := array_append(v_extra, '{}'::jsonb);
         v_out_emb := array_append(v_out_emb, NULL::vector);
@@ -499,7 +622,8 @@ BEGIN
     v_n := cardinality(v_keys);
     processed := v_n;
     IF v_n = 0 THEN
-        RETURN;
+        RETURN jsonb_build_object('processed', 0, 'succeeded', 0, 'failed', 0, 'suppressed', 0, 'skipped', 0,
+                                  'regenerated', 0);
     END IF;
 
     v_ok_base := jsonb_build_object(
@@ -515,53 +639,104 @@ BEGIN
             v_t0 := clock_timestamp();
             BEGIN
                 v_imgs[v_i] := clip_fetch_url(v_urls[v_i]);
-                v_extra[v_i] := jsonb_build_object(c_fetch_ms,
-                    round((extract(epoch FROM clock_timestamp() - v_t0) * 1000)::numeric, 3));
+                v_extra[v_i] := jsonb_build_object('fetch_ms',
+                    round((extract(epoch FROM clock_timestamp() - v_t0) * 1000)::numeric, 3),
+                    'url_sha256', v_fps[v_i]);
             EXCEPTION WHEN OTHERS THEN
                 GET STACKED DIAGNOSTICS v_code = RETURNED_SQLSTATE, v_msg = MESSAGE_TEXT;
-                IF left(v_code, 2) IN ('53', '58', 'F0', 'XX') THEN
-                    RAISE;   -- the server, not the row: fail the batch
+                IF clip_backfill_batch_error(v_code, 'fetch') THEN
+                    RAISE;
                 END IF;
                 v_imgs[v_i] := NULL;
                 v_done[v_i] := true;
-                v_attempts := clip_backfill_attempt(v_prev[v_i]);
-                v_out_meta[v_i] := clip_backfill_failure(s.name, 'fetch', v_code, v_msg, v_attempts, v_max, v_base,
-                                                       p_ident->'sha256');
+                v_out_meta[v_i] := clip_backfill_failed_meta(v_prev[v_i], v_had[v_i],
+                    clip_backfill_failure(s.name, 'fetch', v_code, v_msg, clip_backfill_attempt(v_prev[v_i]), v_max,
+                                          v_base, p_ident->'sha256'));
             END;
         END LOOP;
     END IF;
 
     IF s.source_kind IN ('bytea', 'url') THEN
-        -- One call: forward passes of clip.max_batch_size images; a bad image is a row with its error, a
-        -- missing or broken model raises (nothing is written). NULL elements (failed fetches) give NULL rows.
+        -- Fast path: one call for the batch (forward passes of clip.max_batch_size images); a bad image is a
+        -- row with its error. If the call itself fails (an internal error, a degenerate output,
+        -- clip.timeout_ms on the whole batch), each row is embedded again on its own, in its own
+        -- subtransaction, so a poison row fails alone. A missing or broken model fails the batch.
+        v_try_emb := array_fill(NULL::vector, ARRAY[v_n]);
+        v_try_code := array_fill(NULL::text, ARRAY[v_n]);
+        v_try_msg := array_fill(NULL::text, ARRAY[v_n]);
         v_t0 := clock_timestamp();
-        FOR r IN SELECT t.ord, t.embedding, t.error_sqlstate, t.error_message FROM clip_try_embed_images(v_imgs) t LOOP
-            CONTINUE WHEN v_done[r.ord];
-            v_out_emb[r.ord] := r.embedding;
-            IF r.embedding IS NULL THEN
-                v_code := coalesce(r.error_sqlstate, '22004');
-                v_msg := coalesce(r.error_message, 'no image to embed');
-                v_attempts := clip_backfill_attempt(v_prev[r.ord]);
-                v_out_meta[r.ord] := clip_backfill_failure(s.name, 'embed', v_code, v_msg, v_attempts, v_max, v_base,
-                                                       p_ident->'sha256');
-                v_done[r.ord] := true;
-            END IF;
-        END LOOP;
-        v_ms := extract(epoch FROM clock_timestamp() - v_t0) * 1000;
-        -- The batch's time shared by the rows that went through the model.
-        v_i := (SELECT count(*) FROM unnest(v_imgs) x WHERE x IS NOT NULL);
-        v_ms := round(v_ms / greatest(v_i, 1), 3);
+        v_batch_ok := true;
+        BEGIN
+            FOR r IN SELECT t.ord, t.embedding, t.error_sqlstate, t.error_message FROM clip_try_embed_images(v_imgs) t LOOP
+                v_try_emb[r.ord] := r.embedding;
+                v_try_code[r.ord] := r.error_sqlstate;
+                v_try_msg[r.ord] := r.error_message;
+            END LOOP;
+        EXCEPTION
+            WHEN query_canceled THEN
+                GET STACKED DIAGNOSTICS v_msg = MESSAGE_TEXT;
+                IF v_msg NOT LIKE '%clip.timeout_ms%' THEN
+                    RAISE;   -- a cancel or statement_timeout ends the batch
+                END IF;
+                v_batch_ok := false;
+            WHEN OTHERS THEN
+                GET STACKED DIAGNOSTICS v_code = RETURNED_SQLSTATE;
+                IF clip_backfill_batch_error(v_code, 'embed') THEN
+                    RAISE;
+                END IF;
+                v_batch_ok := false;
+        END;
+        IF v_batch_ok THEN
+            v_ms := extract(epoch FROM clock_timestamp() - v_t0) * 1000;
+            -- The batch's time shared by the rows that went through the model.
+            v_ms := round(v_ms / greatest((SELECT count(*) FROM unnest(v_imgs) x WHERE x IS NOT NULL), 1), 3);
+        ELSE
+            v_ms := NULL;
+            FOR v_i IN 1 .. v_n LOOP
+                CONTINUE WHEN v_done[v_i] OR v_imgs[v_i] IS NULL;
+                v_t0 := clock_timestamp();
+                BEGIN
+                    SELECT t.embedding, t.error_sqlstate, t.error_message INTO v_vec, v_code, v_msg
+                      FROM clip_try_embed_images(ARRAY[v_imgs[v_i]]) t;
+                    v_try_emb[v_i] := v_vec; v_try_code[v_i] := v_code; v_try_msg[v_i] := v_msg;
+                EXCEPTION
+                    WHEN query_canceled THEN
+                        GET STACKED DIAGNOSTICS v_code = RETURNED_SQLSTATE, v_msg = MESSAGE_TEXT;
+                        IF v_msg NOT LIKE '%clip.timeout_ms%' THEN
+                            RAISE;
+                        END IF;
+                        v_try_emb[v_i] := NULL; v_try_code[v_i] := v_code; v_try_msg[v_i] := v_msg;
+                    WHEN OTHERS THEN
+                        GET STACKED DIAGNOSTICS v_code = RETURNED_SQLSTATE, v_msg = MESSAGE_TEXT;
+                        IF clip_backfill_batch_error(v_code, 'embed') THEN
+                            RAISE;
+                        END IF;
+                        v_try_emb[v_i] := NULL; v_try_code[v_i] := v_code; v_try_msg[v_i] := v_msg;
+                END;
+                v_extra[v_i] := v_extra[v_i] || jsonb_build_object('inference_time_ms',
+                    round((extract(epoch FROM clock_timestamp() - v_t0) * 1000)::numeric, 3));
+            END LOOP;
+        END IF;
         FOR v_i IN 1 .. v_n LOOP
             CONTINUE WHEN v_done[v_i];
-            v_out_meta[v_i] := v_ok_base || v_extra[v_i] || jsonb_build_object(
-                'inference_time_ms', v_ms, 'frame_strategy', 'single', 'frame_count', 1,
-                'attempts', clip_backfill_attempt(v_prev[v_i]));
+            IF v_try_emb[v_i] IS NULL THEN
+                v_out_meta[v_i] := clip_backfill_failed_meta(v_prev[v_i], v_had[v_i],
+                    clip_backfill_failure(s.name, 'embed', coalesce(v_try_code[v_i], '22004'),
+                                          coalesce(v_try_msg[v_i], 'no image to embed'),
+                                          clip_backfill_attempt(v_prev[v_i]), v_max, v_base, p_ident->'sha256'));
+                v_done[v_i] := true;
+            ELSE
+                v_out_emb[v_i] := v_try_emb[v_i];
+                v_out_meta[v_i] := v_ok_base || jsonb_build_object('inference_time_ms', v_ms) || v_extra[v_i]
+                    || jsonb_build_object('frame_strategy', 'single', 'frame_count', 1,
+                                          'attempts', clip_backfill_attempt(v_prev[v_i]),
+                                          'source_sha256', pg_catalog.encode(pg_catalog.sha256(v_imgs[v_i]), 'hex'));
+            END IF;
         END LOOP;
     ELSE
         -- frames: one clip_embed_frames call per row (its frames in one batch, mean-pooled, normalised).
         FOR v_i IN 1 .. v_n LOOP
-            EXECUTE format('SELECT %s::bytea[] FROM %s WHERE %I = $1::%s', v_src, s.tbl, s.key_column,
-                           clip_backfill_coltype(s.tbl, s.key_column))
+            EXECUTE format('SELECT %s::bytea[] FROM %s WHERE %I = $1::%s', v_src, s.tbl, s.key_column, v_keytype)
                INTO v_frames USING v_keys[v_i];
             v_attempts := clip_backfill_attempt(v_prev[v_i]);
             v_t0 := clock_timestamp();
@@ -572,53 +747,93 @@ BEGIN
                     v_code := '22004';
                     v_msg := 'the scene has no non-NULL frames';
                 END IF;
-            EXCEPTION WHEN OTHERS THEN
-                GET STACKED DIAGNOSTICS v_code = RETURNED_SQLSTATE, v_msg = MESSAGE_TEXT;
-                IF left(v_code, 2) IN ('53', '58', 'F0') THEN
-                    RAISE;   -- missing/broken model, out of memory, I/O: not this row's fault
-                END IF;
+            EXCEPTION
+                WHEN query_canceled THEN
+                    GET STACKED DIAGNOSTICS v_code = RETURNED_SQLSTATE, v_msg = MESSAGE_TEXT;
+                    IF v_msg NOT LIKE '%clip.timeout_ms%' THEN
+                        RAISE;
+                    END IF;
+                WHEN OTHERS THEN
+                    GET STACKED DIAGNOSTICS v_code = RETURNED_SQLSTATE, v_msg = MESSAGE_TEXT;
+                    IF clip_backfill_batch_error(v_code, 'embed') THEN
+                        RAISE;   -- missing/broken model: not this row's fault
+                    END IF;
             END;
             IF v_code IS NULL THEN
                 v_out_emb[v_i] := v_vec;
                 v_out_meta[v_i] := v_ok_base || jsonb_build_object(
                     'inference_time_ms', round((extract(epoch FROM clock_timestamp() - v_t0) * 1000)::numeric, 3),
                     'frame_strategy', 'mean', 'frame_count', (SELECT count(*) FROM unnest(v_frames) f WHERE f IS NOT NULL),
-                    'attempts', v_attempts);
+                    'attempts', v_attempts, 'source_sha256', v_fps[v_i]);
             ELSE
-                v_out_meta[v_i] := clip_backfill_failure(s.name, 'embed', v_code, v_msg, v_attempts, v_max, v_base,
-                                                       p_ident->'sha256');
+                v_out_meta[v_i] := clip_backfill_failed_meta(v_prev[v_i], v_had[v_i],
+                    clip_backfill_failure(s.name, 'embed', v_code, v_msg, v_attempts, v_max, v_base, p_ident->'sha256'));
+                v_done[v_i] := true;
             END IF;
         END LOOP;
     END IF;
 
-    -- A failed row keeps no vector: a stale embedding from another model is not comparable with queries
-    -- embedded by the current one, and there is never a sentinel.
-    EXECUTE format('UPDATE %s AS t SET %s = u.e, %s = u.m'
-                   ' FROM unnest($1::text[], $2::vector[], $3::jsonb[]) AS u(k, e, m) WHERE t.%I = u.k::%s',
-                   s.tbl, v_emb, v_meta, s.key_column, clip_backfill_coltype(s.tbl, s.key_column))
-       USING v_keys, v_out_emb, v_out_meta;
-    succeeded := (SELECT count(*) FROM unnest(v_out_emb) e WHERE e IS NOT NULL);
+    -- Write. New embeddings with their metadata, only where the source still has the fingerprint that was
+    -- embedded; failures by their metadata only, so a failed re-embed never touches the vector it keeps.
+    -- RETURNING tells which writes took effect (a BEFORE trigger returning NULL or a policy can suppress one).
+    SELECT coalesce(array_agg(v_keys[i] ORDER BY i), '{}'), coalesce(array_agg(v_out_emb[i] ORDER BY i), '{}'),
+           coalesce(array_agg(v_out_meta[i] ORDER BY i), '{}'), coalesce(array_agg(v_fps[i] ORDER BY i), '{}')
+      INTO v_w_keys, v_w_emb, v_w_meta, v_w_fps
+      FROM generate_series(1, v_n) i WHERE v_out_emb[i] IS NOT NULL;
+    SELECT coalesce(array_agg(v_keys[i] ORDER BY i), '{}'), coalesce(array_agg(v_out_meta[i] ORDER BY i), '{}')
+      INTO v_f_keys, v_f_meta
+      FROM generate_series(1, v_n) i WHERE v_out_emb[i] IS NULL;
+    EXECUTE format('WITH w AS (UPDATE %1$s AS t SET %2$s = u.e, %3$s = u.m'
+                   '  FROM unnest($1::text[], $2::vector[], $3::jsonb[], $4::text[]) AS u(k, e, m, fp)'
+                   ' WHERE t.%4$I = u.k::%5$s AND %6$s IS NOT DISTINCT FROM u.fp'
+                   ' RETURNING u.k) SELECT coalesce(array_agg(k), ''{}'') FROM w',
+                   s.tbl, v_emb, v_meta, s.key_column, v_keytype,
+                   clip_backfill_fingerprint_sql(s.source_kind, 't.' || v_src))
+       INTO v_written USING v_w_keys, v_w_emb, v_w_meta, v_w_fps;
+    succeeded := cardinality(v_written);
+
+    -- A new embedding whose write did not take effect is recorded as the row's failure (stage "write"), so
+    -- it is retried with backoff and given up on, not claimed again forever.
+    FOR v_i IN 1 .. v_n LOOP
+        IF v_out_emb[v_i] IS NOT NULL AND NOT v_keys[v_i] = ANY (v_written) THEN
+            v_f_keys := v_f_keys || v_keys[v_i];
+            v_f_meta := v_f_meta || clip_backfill_failed_meta(v_prev[v_i], v_had[v_i],
+                clip_backfill_failure(s.name, 'write', '02000',
+                    'the UPDATE of the row did not take effect (a trigger returned NULL, a row-level security policy hid the row, or the source changed)',
+                    clip_backfill_attempt(v_prev[v_i]), v_max, v_base, p_ident->'sha256'));
+        END IF;
+    END LOOP;
+    EXECUTE format('WITH w AS (UPDATE %1$s AS t SET %2$s = u.m'
+                   '  FROM unnest($1::text[], $2::jsonb[]) AS u(k, m) WHERE t.%3$I = u.k::%4$s'
+                   ' RETURNING u.k) SELECT coalesce(array_agg(k), ''{}'') FROM w',
+                   s.tbl, v_meta, s.key_column, v_keytype)
+       INTO v_recorded USING v_f_keys, v_f_meta;
     failed := v_n - succeeded;
+    suppressed := cardinality(v_f_keys) - cardinality(v_recorded);
+    RETURN jsonb_build_object('processed', processed, 'succeeded', succeeded, 'failed', failed,
+                              'suppressed', suppressed, 'skipped', 0, 'regenerated', regenerated);
 END
 $fn$;
 
 -- ---------------------------------------------------------------------------------------------------------
--- The batch runner behind clip_backfill (plpgsql cannot give an output column the name of an input
--- parameter, so the public function is a SQL wrapper over this).
+-- The batch runner behind clip_backfill and clip_backfill_run: for each source (the named one, or every
+-- enabled source whose table the caller owns itself), validates it, runs one batch as the table's owner, and
+-- logs the run. Returns per source what clip_backfill returns plus the rows whose writes were suppressed.
 CREATE FUNCTION clip_backfill_impl(
     p_batch integer, p_source text, p_dry_run boolean, p_video_id text, p_user_id text,
     p_force boolean, p_force_before timestamptz)
-RETURNS TABLE(o_source text, o_processed bigint, o_succeeded bigint, o_failed bigint, o_skipped bigint, o_ms numeric)
+RETURNS TABLE(o_source text, o_processed bigint, o_succeeded bigint, o_failed bigint, o_skipped bigint, o_ms numeric,
+              o_suppressed bigint)
 LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 AS $fn$
 DECLARE
     v_ident   jsonb;
-    v_super   boolean := (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = current_user);
+    v_me      oid := (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = current_user);
     v_before  timestamptz := coalesce(p_force_before, now());
     s         clip_backfill_sources;
     v_ok      clip_backfill_sources;
     v_started timestamptz;
-    v_res     record;
+    v_res     jsonb;
     v_code    text;
     v_msg     text;
 BEGIN
@@ -627,7 +842,8 @@ BEGIN
     END IF;
     IF p_source IS NOT NULL AND NOT EXISTS (SELECT 1 FROM clip_backfill_sources r WHERE r.name = p_source) THEN
         RAISE EXCEPTION 'backfill source "%" does not exist', p_source
-            USING ERRCODE = 'undefined_object', HINT = 'Register it with clip_register_source(...).';
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'Register it with clip_register_source(...). Only the sources of tables you own are visible.';
     END IF;
 
     -- Fail fast: a missing or broken model raises here, before any row is claimed or marked.
@@ -637,15 +853,13 @@ BEGIN
         SELECT r.* FROM clip_backfill_sources r
          WHERE (p_source IS NOT NULL AND r.name = p_source)
             OR (p_source IS NULL AND r.enabled
-                AND (r.registered_by = current_user
-                     OR (NOT v_super AND EXISTS (SELECT 1 FROM pg_catalog.pg_roles x
-                                                  WHERE x.rolname = r.registered_by
-                                                    AND pg_catalog.pg_has_role(x.oid, 'MEMBER')))))
+                AND EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = r.tbl AND c.relowner = v_me))
          ORDER BY r.name
     LOOP
-        -- Re-validate against the caller every time: columns may have been dropped, privileges revoked.
+        -- Re-validate every time (columns may have been dropped or retyped); a named source raises.
         IF p_source IS NOT NULL THEN
             v_ok := clip_backfill_validate(s);
+            PERFORM clip_assert_may_act_as_owner(s.tbl, 'backfill it');
         ELSE
             BEGIN
                 v_ok := clip_backfill_validate(s);
@@ -667,27 +881,53 @@ BEGIN
         END IF;
 
         v_started := clock_timestamp();
-        v_res := clip_backfill_source_batch(v_ok, v_ident, p_batch, coalesce(p_dry_run, false), p_video_id, p_user_id,
-                                            coalesce(p_force, false), v_before);
+        v_res := NULL;
+        IF p_source IS NOT NULL THEN
+            v_res := clip_as_table_owner((v_ok.tbl)::oid,
+                         ('clip_backfill_source_batch_as_owner(regclass,jsonb)'::regprocedure)::oid,
+                         jsonb_build_object('source', to_jsonb(v_ok), 'ident', v_ident, 'batch', p_batch,
+                                            'dry_run', coalesce(p_dry_run, false), 'video_id', p_video_id,
+                                            'user_id', p_user_id, 'force', coalesce(p_force, false),
+                                            'force_before', v_before));
+        ELSE
+            -- One source's failure does not stop the others (its batch is rolled back); a configuration
+            -- error (the model) would fail every source, so it fails the call.
+            BEGIN
+                v_res := clip_as_table_owner((v_ok.tbl)::oid,
+                             ('clip_backfill_source_batch_as_owner(regclass,jsonb)'::regprocedure)::oid,
+                             jsonb_build_object('source', to_jsonb(v_ok), 'ident', v_ident, 'batch', p_batch,
+                                                'dry_run', coalesce(p_dry_run, false), 'video_id', p_video_id,
+                                                'user_id', p_user_id, 'force', coalesce(p_force, false),
+                                                'force_before', v_before));
+            EXCEPTION WHEN OTHERS THEN
+                GET STACKED DIAGNOSTICS v_code = RETURNED_SQLSTATE, v_msg = MESSAGE_TEXT;
+                IF left(v_code, 2) IN ('58', 'F0') THEN
+                    RAISE;
+                END IF;
+                RAISE WARNING 'backfill source "%" failed: % (SQLSTATE %)', s.name, v_msg, v_code;
+                CONTINUE;
+            END;
+        END IF;
         o_source := s.name;
-        o_processed := v_res.processed;
-        o_succeeded := v_res.succeeded;
-        o_failed := v_res.failed;
-        o_skipped := v_res.skipped;
+        o_processed := (v_res->>'processed')::bigint;
+        o_succeeded := (v_res->>'succeeded')::bigint;
+        o_failed := (v_res->>'failed')::bigint;
+        o_skipped := (v_res->>'skipped')::bigint;
+        o_suppressed := (v_res->>'suppressed')::bigint;
         o_ms := round((extract(epoch FROM clock_timestamp() - v_started) * 1000)::numeric, 3);
-        IF NOT coalesce(p_dry_run, false) AND v_res.processed > 0 THEN
+        IF NOT coalesce(p_dry_run, false) AND o_processed > 0 THEN
             INSERT INTO clip_backfill_runs (source, started_at, finished_at, batch, processed, succeeded, failed,
-                                            regenerated, ms, forced)
-            VALUES (s.name, v_started, clock_timestamp(), p_batch, v_res.processed, v_res.succeeded, v_res.failed,
-                    v_res.regenerated, o_ms, coalesce(p_force, false));
+                                            regenerated, ms, forced, suppressed)
+            VALUES (s.name, v_started, clock_timestamp(), p_batch, o_processed, o_succeeded, o_failed,
+                    (v_res->>'regenerated')::bigint, o_ms, coalesce(p_force, false), o_suppressed);
         END IF;
         RETURN NEXT;
     END LOOP;
 END
 $fn$;
 
--- Embeds up to `batch` pending rows of each source (the named one, or every enabled source registered by
--- the caller or its roles) in the caller's transaction, and returns a row per source. See docs/backfill.md.
+-- Embeds up to `batch` pending rows of each source (the named one, or every enabled source of a table the
+-- caller owns) in the caller's transaction, and returns a row per source. See docs/backfill.md.
 CREATE FUNCTION clip_backfill(
     batch        integer     DEFAULT 50,     -- rows per source; NULL only with dry_run (= count them all)
     source       text        DEFAULT NULL,
@@ -696,17 +936,19 @@ CREATE FUNCTION clip_backfill(
     user_id      text        DEFAULT NULL,   -- only rows of this user (source needs user_column)
     force        boolean     DEFAULT false,  -- regenerate rows not generated/attempted since force_before
     force_before timestamptz DEFAULT NULL    -- NULL: the start of the current transaction
-) RETURNS TABLE(source text, processed bigint, succeeded bigint, failed bigint, skipped bigint, ms numeric)
+) RETURNS SETOF clip_backfill_result
 LANGUAGE sql VOLATILE SECURITY INVOKER
 AS $fn$
-    SELECT * FROM clip_backfill_impl($1, $2, $3, $4, $5, $6, $7)
+    SELECT o_source, o_processed, o_succeeded, o_failed, o_skipped, o_ms FROM clip_backfill_impl($1, $2, $3, $4, $5, $6, $7)
 $fn$;
 
 -- ---------------------------------------------------------------------------------------------------------
 -- Long runs: batches of clip_backfill with a COMMIT after each (a cancel or crash loses at most the batch in
 -- flight), until nothing is pending or max_batches ran; NOTICE progress with rate and ETA every
 -- progress_every_rows rows or progress_every_s seconds. Must be CALLed outside an explicit transaction.
--- No SET clause (a procedure with one cannot COMMIT), so every name below is schema-qualified.
+-- Stops early when a batch could write nothing at all (every write suppressed), instead of claiming the
+-- same rows forever. No SET clause (a procedure with one cannot COMMIT), so every name below is
+-- schema-qualified.
 CREATE PROCEDURE clip_backfill_run(
     batch               integer DEFAULT 50,
     max_batches         integer DEFAULT NULL,   -- NULL: until nothing is pending
@@ -731,6 +973,7 @@ DECLARE
     b_proc       bigint;
     b_ok         bigint;
     b_fail       bigint;
+    b_supp       bigint;
     v_secs       numeric;
     v_rate       numeric;
 BEGIN
@@ -738,23 +981,28 @@ BEGIN
         RAISE EXCEPTION 'batch must be at least 1' USING ERRCODE = 'invalid_parameter_value';
     END IF;
     -- What a full run would process, for the ETA (the same predicates, no limit, no locks).
-    SELECT coalesce(sum(d.processed), 0) INTO v_total
-      FROM @extschema@.clip_backfill(NULL, clip_backfill_run.source, true, clip_backfill_run.video_id,
-                                     clip_backfill_run.user_id, clip_backfill_run.force, v_before) d;
+    SELECT coalesce(sum(d.o_processed), 0) INTO v_total
+      FROM @extschema@.clip_backfill_impl(NULL, clip_backfill_run.source, true, clip_backfill_run.video_id,
+                                          clip_backfill_run.user_id, clip_backfill_run.force, v_before) d;
     RAISE NOTICE 'clip_backfill_run: % rows to process in batches of %', v_total, batch;
     COMMIT;
     LOOP
         EXIT WHEN max_batches IS NOT NULL AND v_batches >= max_batches;
-        SELECT coalesce(sum(b.processed), 0), coalesce(sum(b.succeeded), 0), coalesce(sum(b.failed), 0)
-          INTO b_proc, b_ok, b_fail
-          FROM @extschema@.clip_backfill(batch, clip_backfill_run.source, false, clip_backfill_run.video_id,
-                                         clip_backfill_run.user_id, clip_backfill_run.force, v_before) b;
+        SELECT coalesce(sum(b.o_processed), 0), coalesce(sum(b.o_succeeded), 0), coalesce(sum(b.o_failed), 0),
+               coalesce(sum(b.o_suppressed), 0)
+          INTO b_proc, b_ok, b_fail, b_supp
+          FROM @extschema@.clip_backfill_impl(batch, clip_backfill_run.source, false, clip_backfill_run.video_id,
+                                              clip_backfill_run.user_id, clip_backfill_run.force, v_before) b;
         COMMIT;
         EXIT WHEN b_proc = 0;
         v_batches := v_batches + 1;
         v_proc := v_proc + b_proc;
         v_ok := v_ok + b_ok;
         v_fail := v_fail + b_fail;
+        IF b_supp = b_proc THEN
+            RAISE NOTICE 'clip_backfill_run: stopping: none of the % rows of the last batch could be written (a trigger or policy suppresses the UPDATE)', b_proc;
+            EXIT;
+        END IF;
         IF v_proc - v_last_rows >= progress_every_rows
            OR clock_timestamp() - v_last_note >= make_interval(secs => progress_every_s::double precision) THEN
             v_secs := extract(epoch FROM clock_timestamp() - v_t0);
@@ -773,33 +1021,91 @@ END
 $fn$;
 
 -- ---------------------------------------------------------------------------------------------------------
--- Status: one row per source (the named one, or all). Counts are bigint and exact; one sequential scan of the
--- table plus one query over failed rows (which a GIN index on the metadata serves). Needs SELECT on the
--- source, embedding and metadata columns only. A source the caller cannot read, or a model that cannot be
--- loaded, gives NULL counts / NULL stale and says why in `problem`.
-CREATE FUNCTION clip_backfill_status_impl(p_source text)
-RETURNS TABLE(o_source text, table_name regclass, source_kind text, enabled boolean, total_rows bigint, embedded bigint,
-              up_to_date bigint, stale bigint, without_embedding bigint, pending bigint, failed_retrying bigint,
-              failed_permanently bigint, no_source bigint, coverage_pct numeric, failures jsonb,
-              avg_inference_ms numeric, last_generated_at timestamptz, last_run_at timestamptz, last_run jsonb,
-              model_sha256 text, problem text)
+-- Status counts of one source, run by clip_as_table_owner AS THE TABLE'S OWNER. args: {"source": the
+-- registry row, "model": the current-model containment document or null}. One sequential scan of the table
+-- plus one query over failed rows (which a GIN index on the metadata serves).
+CREATE FUNCTION clip_backfill_status_as_owner(tbl regclass, args jsonb) RETURNS jsonb
+LANGUAGE plpgsql STABLE SECURITY INVOKER
+AS $fn$
+DECLARE
+    s          clip_backfill_sources := jsonb_populate_record(NULL::clip_backfill_sources, args->'source');
+    v_model    jsonb := nullif(args->'model', 'null'::jsonb);
+    v_emb      text;
+    v_meta     text;
+    v_src      text;
+    v_fp_key   text;
+    v_has_src  text;
+    v_changed  text;
+    v_res      jsonb;
+    v_failures jsonb;
+BEGIN
+    IF s.tbl IS DISTINCT FROM tbl THEN
+        RAISE EXCEPTION 'pg_clip internal error: status of source "%" called for table %', s.name, tbl
+            USING ERRCODE = 'internal_error';
+    END IF;
+    s := clip_backfill_validate(s);
+    PERFORM pg_catalog.set_config('pg_clip.maintenance_table', (tbl)::oid::text, true);
+    v_emb := quote_ident(s.embedding_column);
+    v_meta := quote_ident(s.metadata_column);
+    v_src := quote_ident(s.source_column);
+    v_fp_key := clip_backfill_fingerprint_key(s.source_kind);
+    v_has_src := format('%s IS NOT NULL', v_src)
+              || CASE WHEN s.source_kind = 'frames' THEN format(' AND cardinality(%s) > 0', v_src) ELSE '' END;
+    v_changed := format('(%1$s ? %2$L AND %1$s->>%2$L IS DISTINCT FROM %3$s)', v_meta, v_fp_key,
+                        clip_backfill_fingerprint_sql(s.source_kind, v_src));
+    EXECUTE format(
+        'SELECT jsonb_build_object('
+        '  ''total_rows'', count(*),'
+        '  ''embedded'', count(*) FILTER (WHERE %1$s IS NOT NULL),'
+        '  ''current'', count(*) FILTER (WHERE %1$s IS NOT NULL AND %2$s @> $1 AND NOT %4$s),'
+        '  ''source_changed'', count(*) FILTER (WHERE %1$s IS NOT NULL AND %4$s),'
+        '  ''stale_retrying'', count(*) FILTER (WHERE %1$s IS NOT NULL AND %2$s->''last_failure''->>''status'' = ''failed''),'
+        '  ''stale_failed_permanently'', count(*) FILTER (WHERE %1$s IS NOT NULL AND %2$s->''last_failure''->>''status'' = ''failed_permanently''),'
+        '  ''no_source'', count(*) FILTER (WHERE %1$s IS NULL AND NOT (%3$s)),'
+        '  ''due'', count(*) FILTER (WHERE %1$s IS NULL AND %3$s AND %2$s @> ''{"status": "failed"}'''
+        '                 AND coalesce((%2$s->>''next_retry_at'')::timestamptz, ''-infinity'') <= now()),'
+        '  ''waiting'', count(*) FILTER (WHERE %1$s IS NULL AND %3$s AND %2$s @> ''{"status": "failed"}'''
+        '                 AND coalesce((%2$s->>''next_retry_at'')::timestamptz, ''-infinity'') > now()),'
+        '  ''failed_permanently'', count(*) FILTER (WHERE %1$s IS NULL AND %3$s AND %2$s @> ''{"status": "failed_permanently"}''),'
+        '  ''avg_inference_ms'', round(avg((%2$s->>''inference_time_ms'')::numeric) FILTER (WHERE %1$s IS NOT NULL AND %2$s @> ''{"status": "ok"}''), 3),'
+        '  ''last_generated_at'', max((%2$s->>''generated_at'')::timestamptz) FILTER (WHERE %1$s IS NOT NULL))'
+        '  FROM %5$s',
+        v_emb, v_meta, v_has_src, v_changed, s.tbl)
+       INTO v_res
+       USING coalesce(v_model, '{}'::jsonb);
+    -- Failures by SQLSTATE: rows without an embedding and their failure, and kept vectors whose re-embed failed.
+    EXECUTE format(
+        'SELECT coalesce(jsonb_object_agg(code, jsonb_build_object(''rows'', n, ''example'', example)), ''{}'')'
+        '  FROM (SELECT f->>''error_sqlstate'' AS code, count(*) AS n, min(f->>''error_message'') AS example'
+        '          FROM (SELECT CASE WHEN %1$s IS NULL THEN %2$s ELSE %2$s->''last_failure'' END AS f FROM %3$s'
+        '                 WHERE (%1$s IS NULL AND %2$s ? ''error_sqlstate'') OR (%1$s IS NOT NULL AND %2$s ? ''last_failure'')) x'
+        '         GROUP BY 1) g',
+        v_emb, v_meta, s.tbl)
+       INTO v_failures;
+    RETURN v_res || jsonb_build_object('failures', v_failures);
+END
+$fn$;
+
+-- Status: one row per source (the named one, or every source you can see: those of tables you own, all of
+-- them for a superuser). Counts are bigint and exact, computed as the table's owner. A source whose table
+-- changed (dropped, retyped columns) or a model that cannot be loaded gives NULL counts / NULL stale and
+-- says why in `problem`.
+CREATE FUNCTION clip_backfill_status(source text DEFAULT NULL) RETURNS SETOF clip_backfill_status_row
 LANGUAGE plpgsql STABLE SECURITY INVOKER
 AS $fn$
 DECLARE
     s          clip_backfill_sources;
+    o          clip_backfill_status_row;
     v_ident    jsonb;
     v_model    jsonb;
     v_mproblem text;
-    v_emb      text;
-    v_meta     text;
-    v_has_src  text;
-    v_check    text;
-    v_current  bigint;
-    v_due      bigint;
-    v_waiting  bigint;
+    v_ok       clip_backfill_sources;
+    v_res      jsonb;
 BEGIN
-    IF p_source IS NOT NULL AND NOT EXISTS (SELECT 1 FROM clip_backfill_sources r WHERE r.name = p_source) THEN
-        RAISE EXCEPTION 'backfill source "%" does not exist', p_source USING ERRCODE = 'undefined_object';
+    IF clip_backfill_status.source IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM clip_backfill_sources r WHERE r.name = clip_backfill_status.source) THEN
+        RAISE EXCEPTION 'backfill source "%" does not exist', clip_backfill_status.source
+            USING ERRCODE = 'undefined_object', HINT = 'Only the sources of tables you own are visible.';
     END IF;
     BEGIN
         v_ident := clip_image_model_identity();
@@ -807,73 +1113,92 @@ BEGIN
     EXCEPTION WHEN OTHERS THEN
         v_mproblem := 'image model unavailable: ' || SQLERRM;
     END;
-    FOR s IN SELECT r.* FROM clip_backfill_sources r WHERE p_source IS NULL OR r.name = p_source ORDER BY r.name LOOP
-        o_source := s.name; table_name := s.tbl; source_kind := s.source_kind; enabled := s.enabled;
-        model_sha256 := v_ident->>'sha256';
-        total_rows := NULL; embedded := NULL; up_to_date := NULL; stale := NULL; without_embedding := NULL;
-        pending := NULL; failed_retrying := NULL; failed_permanently := NULL; no_source := NULL;
-        coverage_pct := NULL; failures := NULL; avg_inference_ms := NULL; last_generated_at := NULL;
-        problem := v_mproblem;
-        SELECT x.finished_at, to_jsonb(x) - 'id' - 'source' INTO last_run_at, last_run
+    FOR s IN SELECT r.* FROM clip_backfill_sources r
+              WHERE clip_backfill_status.source IS NULL OR r.name = clip_backfill_status.source ORDER BY r.name LOOP
+        o := NULL;
+        o.source := s.name; o.table_name := s.tbl; o.source_kind := s.source_kind; o.enabled := s.enabled;
+        o.model_sha256 := v_ident->>'sha256';
+        o.problem := v_mproblem;
+        SELECT x.finished_at, to_jsonb(x) - 'id' - 'source' INTO o.last_run_at, o.last_run
           FROM clip_backfill_runs x WHERE x.source = s.name ORDER BY x.id DESC LIMIT 1;
         BEGIN
-            -- Reading is enough for the status (a monitoring role needs no UPDATE); a source whose columns
-            -- changed type fails in the query below and says so in `problem`.
-            v_check := clip_backfill_privilege_problem(s, false);
-            IF v_check IS NOT NULL THEN
-                RAISE EXCEPTION '%', v_check USING ERRCODE = 'insufficient_privilege';
-            END IF;
-            v_emb := quote_ident(s.embedding_column);
-            v_meta := quote_ident(s.metadata_column);
-            v_has_src := format('%I IS NOT NULL', s.source_column)
-                      || CASE WHEN s.source_kind = 'frames' THEN format(' AND cardinality(%I) > 0', s.source_column) ELSE '' END;
-            EXECUTE format(
-                'SELECT count(*),'
-                '       count(*) FILTER (WHERE %1$s IS NOT NULL),'
-                '       count(*) FILTER (WHERE %1$s IS NOT NULL AND %2$s @> $1),'
-                '       count(*) FILTER (WHERE %1$s IS NULL AND NOT (%3$s)),'
-                '       count(*) FILTER (WHERE %1$s IS NULL AND %3$s AND %2$s @> ''{"status": "failed"}'''
-                '                          AND coalesce((%2$s->>''next_retry_at'')::timestamptz, ''-infinity'') <= now()),'
-                '       count(*) FILTER (WHERE %1$s IS NULL AND %3$s AND %2$s @> ''{"status": "failed"}'''
-                '                          AND coalesce((%2$s->>''next_retry_at'')::timestamptz, ''-infinity'') > now()),'
-                '       count(*) FILTER (WHERE %1$s IS NULL AND %3$s AND %2$s @> ''{"status": "failed_permanently"}''),'
-                '       round(avg((%2$s->>''inference_time_ms'')::numeric) FILTER (WHERE %1$s IS NOT NULL AND %2$s @> ''{"status": "ok"}''), 3),'
-                '       max((%2$s->>''generated_at'')::timestamptz) FILTER (WHERE %1$s IS NOT NULL)'
-                '  FROM %4$s',
-                v_emb, v_meta, v_has_src, s.tbl)
-               INTO total_rows, embedded, v_current, no_source, v_due, v_waiting, failed_permanently,
-                    avg_inference_ms, last_generated_at
-               USING v_model;
-            without_embedding := total_rows - embedded;
-            failed_retrying := v_due + v_waiting;
+            v_ok := clip_backfill_validate(s);
+            PERFORM clip_assert_may_act_as_owner(s.tbl, 'read its backfill status');
+            v_res := clip_as_table_owner((v_ok.tbl)::oid,
+                                         ('clip_backfill_status_as_owner(regclass,jsonb)'::regprocedure)::oid,
+                                         jsonb_build_object('source', to_jsonb(v_ok), 'model', v_model));
+            o.total_rows := (v_res->>'total_rows')::bigint;
+            o.embedded := (v_res->>'embedded')::bigint;
+            o.without_embedding := o.total_rows - o.embedded;
+            o.no_source := (v_res->>'no_source')::bigint;
+            o.failed_permanently := (v_res->>'failed_permanently')::bigint;
+            o.failed_retrying := (v_res->>'due')::bigint + (v_res->>'waiting')::bigint;
             -- Eligible for the next run: no embedding, something to embed, not failed-and-waiting/given up.
-            pending := without_embedding - no_source - v_waiting - failed_permanently;
+            o.pending := o.without_embedding - o.no_source - (v_res->>'waiting')::bigint - o.failed_permanently;
+            o.source_changed := (v_res->>'source_changed')::bigint;
+            o.stale_retrying := (v_res->>'stale_retrying')::bigint;
+            o.stale_failed_permanently := (v_res->>'stale_failed_permanently')::bigint;
             IF v_model IS NOT NULL THEN
-                up_to_date := v_current;
-                stale := embedded - v_current;
+                o.up_to_date := (v_res->>'current')::bigint;
+                o.stale := o.embedded - o.up_to_date;
             END IF;
-            coverage_pct := CASE WHEN total_rows > 0 THEN round(100.0 * embedded / total_rows, 2) END;
-            EXECUTE format(
-                'SELECT coalesce(jsonb_object_agg(code, jsonb_build_object(''rows'', n, ''example'', example)), ''{}'')'
-                '  FROM (SELECT %2$s->>''error_sqlstate'' AS code, count(*) AS n, min(%2$s->>''error_message'') AS example'
-                '          FROM %3$s WHERE %2$s ? ''error_sqlstate'' AND %1$s IS NULL GROUP BY 1) f',
-                v_emb, v_meta, s.tbl)
-               INTO failures;
+            o.coverage_pct := CASE WHEN o.total_rows > 0 THEN round(100.0 * o.embedded / o.total_rows, 2) END;
+            o.avg_inference_ms := (v_res->>'avg_inference_ms')::numeric;
+            o.last_generated_at := (v_res->>'last_generated_at')::timestamptz;
+            o.failures := v_res->'failures';
         EXCEPTION WHEN OTHERS THEN
-            problem := concat_ws('; ', problem, SQLERRM);
+            o.problem := concat_ws('; ', o.problem, SQLERRM);
         END;
-        RETURN NEXT;
+        RETURN NEXT o;
     END LOOP;
 END
 $fn$;
 
-CREATE FUNCTION clip_backfill_status(source text DEFAULT NULL)
-RETURNS TABLE(source text, table_name regclass, source_kind text, enabled boolean, total_rows bigint, embedded bigint,
-              up_to_date bigint, stale bigint, without_embedding bigint, pending bigint, failed_retrying bigint,
-              failed_permanently bigint, no_source bigint, coverage_pct numeric, failures jsonb,
-              avg_inference_ms numeric, last_generated_at timestamptz, last_run_at timestamptz, last_run jsonb,
-              model_sha256 text, problem text)
-LANGUAGE sql STABLE SECURITY INVOKER
-AS $fn$
-    SELECT * FROM clip_backfill_status_impl($1)
-$fn$;
+-- ---------------------------------------------------------------------------------------------------------
+-- Privileges.
+REVOKE ALL ON FUNCTION clip_backfill_source_batch_as_owner(regclass, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION clip_backfill_status_as_owner(regclass, jsonb) FROM PUBLIC;
+-- Fetching URLs from the database server is a privilege (it reaches whatever the server reaches, allowlisted
+-- hosts included): GRANT EXECUTE ON FUNCTION clip_fetch_url(text) TO <owner of a table with a URL source>.
+REVOKE ALL ON FUNCTION clip_fetch_url(text) FROM PUBLIC;
+
+COMMENT ON TABLE clip_backfill_sources IS
+    'pg_clip: one row per backfill source (what to embed, where to write it). Row-level security: a role sees and writes the sources of tables it owns; kept by pg_dump.';
+COMMENT ON TABLE clip_backfill_runs IS
+    'pg_clip: one row per (run, source) that processed rows; visible with its source, written by clip_backfill. Not dumped.';
+COMMENT ON SEQUENCE clip_backfill_runs_id_seq IS 'pg_clip: the identity of clip_backfill_runs.';
+COMMENT ON TYPE clip_backfill_result IS 'pg_clip: a row of clip_backfill: per source, rows processed, written (succeeded), failed, skipped (dry run), and ms.';
+COMMENT ON TYPE clip_backfill_status_row IS 'pg_clip: a row of clip_backfill_status (see docs/backfill.md, "Monitor").';
+COMMENT ON FUNCTION clip_backfill_coltype(regclass, name) IS 'Internal: format_type of a column, NULL when it does not exist.';
+COMMENT ON FUNCTION clip_backfill_source_visible(regclass) IS
+    'Row-level security of clip_backfill_sources: the table is owned by the current role (or gone).';
+COMMENT ON FUNCTION clip_backfill_sources_guard() IS 'Trigger: a registration is recorded under a role the writer belongs to.';
+COMMENT ON FUNCTION clip_backfill_runs_stamp() IS 'Trigger: run_by is always the inserting role.';
+COMMENT ON FUNCTION clip_backfill_validate(clip_backfill_sources) IS
+    'Validates a backfill source from the catalogs (table, columns, exact types, unique NOT NULL key) and returns it normalised.';
+COMMENT ON FUNCTION clip_register_source(text, regclass, name, name, text, name, name, name, name, boolean) IS
+    'Registers (or replaces) a backfill source; needs the table owner''s privileges (or superuser). Returns the registry row.';
+COMMENT ON FUNCTION clip_unregister_source(text) IS 'Removes a backfill source and its run log (the embeddings stay); true if removed.';
+COMMENT ON FUNCTION clip_backfill_attempt(jsonb) IS 'Internal: the attempt number of a row''s next try, from its metadata.';
+COMMENT ON FUNCTION clip_backfill_failure(text, text, text, text, integer, integer, interval, jsonb) IS
+    'Internal: the failure document of an attempt (status, SQLSTATE, message, attempts, next retry with exponential backoff).';
+COMMENT ON FUNCTION clip_backfill_failed_meta(jsonb, boolean, jsonb) IS
+    'Internal: a failed row''s metadata; a row that keeps its embedding keeps its metadata with the failure under "last_failure".';
+COMMENT ON FUNCTION clip_backfill_batch_error(text, text) IS
+    'Internal: true for errors that fail a batch (model configuration, privileges) rather than one row.';
+COMMENT ON FUNCTION clip_backfill_fingerprint_sql(text, text) IS 'Internal: the SQL expression of a source column''s fingerprint.';
+COMMENT ON FUNCTION clip_backfill_fingerprint_key(text) IS 'Internal: the metadata key of the fingerprint compared with the source.';
+COMMENT ON FUNCTION clip_backfill_source_batch_as_owner(regclass, jsonb) IS
+    'Internal: one backfill batch of one source, run by clip_as_table_owner as the table''s owner.';
+COMMENT ON FUNCTION clip_backfill_impl(integer, text, boolean, text, text, boolean, timestamptz) IS
+    'Internal: the batch runner behind clip_backfill and clip_backfill_run.';
+COMMENT ON FUNCTION clip_backfill(integer, text, boolean, text, text, boolean, timestamptz) IS
+    'Embeds up to batch pending rows of the named source, or of every enabled source of a table you own, as the table''s owner; one row per source.';
+COMMENT ON PROCEDURE clip_backfill_run(integer, integer, text, text, text, boolean, numeric, bigint) IS
+    'Runs clip_backfill batch after batch with a COMMIT after each until nothing is pending; NOTICEs progress and ETA.';
+COMMENT ON FUNCTION clip_backfill_status_as_owner(regclass, jsonb) IS
+    'Internal: the status counts of one source, run by clip_as_table_owner as the table''s owner.';
+COMMENT ON FUNCTION clip_backfill_status(text) IS
+    'Coverage, pending, stale (other model, changed source, failed re-embeds), failures by SQLSTATE, timings and last run of each visible source, counted as the table''s owner.';
+COMMENT ON FUNCTION clip_fetch_url(text) IS
+    'Fetches an image over http(s) under the clip.http_* limits, refusing non-public addresses. Not executable by PUBLIC: GRANT EXECUTE to the roles (table owners) that need it.';

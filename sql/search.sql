@@ -18,6 +18,19 @@
 -- small tenants. The similarity threshold is applied to the k nearest (a prefix of them, once sorted), not
 -- inside the index scan, so a strict threshold never makes the scan walk the whole graph.
 
+-- @@ schema
+-- What the three search functions return, most similar first.
+CREATE TYPE clip_scene_match AS (
+    scene_id      text,
+    video_id      text,
+    similarity    double precision,
+    start_time    double precision,
+    end_time      double precision,
+    thumbnail_url text,
+    thumbnail     bytea
+);
+
+-- @@ code
 -- The core: search by embedding. Returns at most match_count scenes, most similar first (ties by scene id).
 CREATE FUNCTION clip_search_scenes(
     query_embedding      vector,
@@ -30,15 +43,7 @@ CREATE FUNCTION clip_search_scenes(
     ef_search            integer          DEFAULT NULL,   -- NULL: greatest(100, match_count)
     iterative_scan       text             DEFAULT 'relaxed_order',  -- or 'strict_order', or 'off'
     exclude_scene_id     text             DEFAULT NULL
-) RETURNS TABLE (
-    scene_id      text,
-    video_id      text,
-    similarity    double precision,
-    start_time    double precision,
-    end_time      double precision,
-    thumbnail_url text,
-    thumbnail     bytea
-)
+) RETURNS SETOF clip_scene_match
 LANGUAGE plpgsql STABLE SECURITY INVOKER
 -- Function-level SET clauses: the set_config(..., true) below is undone when the function returns.
 SET hnsw.iterative_scan = 'relaxed_order'
@@ -141,15 +146,7 @@ CREATE FUNCTION clip_search_scenes_by_text(
     include_thumbnail    boolean          DEFAULT false,
     ef_search            integer          DEFAULT NULL,
     iterative_scan       text             DEFAULT 'relaxed_order'
-) RETURNS TABLE (
-    scene_id      text,
-    video_id      text,
-    similarity    double precision,
-    start_time    double precision,
-    end_time      double precision,
-    thumbnail_url text,
-    thumbnail     bytea
-)
+) RETURNS SETOF clip_scene_match
 LANGUAGE plpgsql STABLE SECURITY INVOKER
 AS $fn$
 BEGIN
@@ -176,15 +173,7 @@ CREATE FUNCTION clip_search_similar_scenes(
     include_thumbnail    boolean          DEFAULT false,
     ef_search            integer          DEFAULT NULL,
     iterative_scan       text             DEFAULT 'relaxed_order'
-) RETURNS TABLE (
-    scene_id      text,
-    video_id      text,
-    similarity    double precision,
-    start_time    double precision,
-    end_time      double precision,
-    thumbnail_url text,
-    thumbnail     bytea
-)
+) RETURNS SETOF clip_scene_match
 LANGUAGE plpgsql STABLE SECURITY INVOKER
 AS $fn$
 DECLARE
@@ -208,3 +197,12 @@ BEGIN
             v_cfg.scene_table, include_thumbnail, ef_search, iterative_scan, source_scene_id);
 END
 $fn$;
+
+COMMENT ON FUNCTION clip_search_scenes(vector, text, integer, double precision, text, regclass, boolean, integer, text, text) IS
+    'Scenes most similar to a query embedding (cosine, HNSW with iterative scan), most similar first; SECURITY INVOKER: the caller''s privileges and tenant policy apply.';
+COMMENT ON FUNCTION clip_column_type(regclass, name) IS 'Internal: format_type of a column, for casts in generated statements.';
+COMMENT ON FUNCTION clip_search_scenes_by_text(text, text, integer, double precision, text, regclass, boolean, integer, text) IS
+    'Text-to-scene search: embeds the text with the CLIP text tower, then clip_search_scenes.';
+COMMENT ON FUNCTION clip_search_similar_scenes(text, text, integer, double precision, text, regclass, boolean, integer, text) IS
+    '"More like this": scenes most similar to a scene the caller can see (another tenant''s scene gives no rows, like a missing one).';
+COMMENT ON TYPE clip_scene_match IS 'pg_clip: a row of the search functions: scene id, video id, cosine similarity, times, thumbnail URL and (include_thumbnail) bytes.';

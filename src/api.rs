@@ -383,6 +383,8 @@ pgrx::extension_sql_file!("../sql/search.sql", name = "scene_search", requires =
 pgrx::extension_sql_file!(
     "../sql/backfill.sql",
     name = "backfill",
-    requires = [clip_try_embed_images, clip_embed_frames, clip_fetch_url, clip_image_model_identity]
+    // scene_schema: the registries' policies call its clip_owns_table / clip_registry_orphan when created.
+    requires = ["scene_schema", clip_try_embed_images, clip_embed_frames, clip_fetch_url, clip_image_model_identity]
 );
-pgrx::extension_sql_file!("../sql/finalize.sql", name = "finalize", requires = ["scene_schema", "scene_search", "backfill"]);
+// Last, after every Rust function too: it pins search paths and comments on every object.
+pgrx::extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);

@@ -204,17 +204,19 @@ class AdoptionTest(unittest.TestCase):
             ("CREATE TABLE unadopted (id int PRIMARY KEY, user_id text, embedding_visual_clip vector(512));"
              "SELECT * FROM clip_search_scenes(array_fill(0.1, ARRAY[512])::vector, scene_table => 'unadopted')",
              "postgres", "55000"),
-            # A role that does not own the table cannot write its registry row directly either.
+            # A role that does not own the table cannot write its registry row directly either (row-level
+            # security: its UPDATE and DELETE see no row, checked below by the unchanged registry).
             ("INSERT INTO clip_scene_tables (scene_table, id_column, tenant_column) VALUES ('video_scenes', 'id', 'x')",
-             "clip_alice", "23514"),
-            ("UPDATE clip_scene_tables SET tenant_column = 'x'", "clip_alice", "23514"),
-            ("DELETE FROM clip_scene_tables", "clip_alice", "42501"),
+             "clip_alice", "42501"),
+            ("UPDATE clip_scene_tables SET tenant_column = 'x'", "clip_alice", None),
+            ("DELETE FROM clip_scene_tables", "clip_alice", None),
         ]
         for sql, user, expected in cases:
             with self.subTest(sql=sql, user=user):
                 self.assertEqual(sqlstate(f"BEGIN; {sql}; ROLLBACK;", db, user=user), expected)
         # Nothing of the failed calls stayed behind.
         self.assertEqual(value("SELECT count(*) FROM clip_scene_tables", db), "1")
+        self.assertEqual(value("SELECT tenant_column FROM clip_scene_tables", db), "user_id")
 
     def test_several_adopted_tables_need_scene_table(self):
         state = sqlstate("""
