@@ -53,7 +53,7 @@ impl ClipError {
             ClipError::MissingVectorType => ERRCODE_UNDEFINED_OBJECT,
             ClipError::Fetch(f) => match f {
                 FetchError::InvalidUrl(_) => ERRCODE_INVALID_PARAMETER_VALUE,
-                FetchError::Refused { .. } => ERRCODE_INSUFFICIENT_PRIVILEGE,
+                FetchError::Refused { .. } | FetchError::OutsideAllowlist { .. } => ERRCODE_INSUFFICIENT_PRIVILEGE,
                 FetchError::TooLarge { .. } => ERRCODE_PROGRAM_LIMIT_EXCEEDED,
                 FetchError::Timeout | FetchError::Network(_) => ERRCODE_CONNECTION_FAILURE,
                 FetchError::Status { .. } | FetchError::TooManyRedirects { .. } => ERRCODE_CONNECTION_EXCEPTION,

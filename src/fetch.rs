@@ -18,7 +18,8 @@ pub struct FetchPolicy {
     pub total_timeout: Duration,
     pub max_bytes: usize,
     pub max_redirects: usize,
-    /// Lower-case host names (or IP literals) exempt from the address checks.
+    /// Entries of clip.http_allow_hosts: a bare host (name or IP literal, exempt whole) or a URL prefix
+    /// `scheme://host[:port]/path/` (exempt only for that scheme, port and path prefix).
     pub allow_hosts: Vec<String>,
 }
 
@@ -32,6 +33,8 @@ pub enum FetchError {
     Status { code: u16, reason: String },
     Network(String),
     Interrupted,
+    /// The host is allowlisted only under other scheme/port/path prefixes.
+    OutsideAllowlist { host: String },
     /// The body does not fit in memory (fallible allocation refused).
     OutOfMemory { bytes: usize },
 }
@@ -45,6 +48,10 @@ impl std::fmt::Display for FetchError {
             FetchError::Refused { host, .. } => write!(
                 f,
                 "refusing to fetch from {host}: it is or resolves to a non-public address (allowlist it in clip.http_allow_hosts)"
+            ),
+            FetchError::OutsideAllowlist { host } => write!(
+                f,
+                "refusing to fetch from {host}: clip.http_allow_hosts allows it only under other scheme, port or path prefixes"
             ),
             FetchError::Timeout => f.write_str("image fetch timed out"),
             FetchError::TooLarge { limit } => write!(f, "image body exceeds clip.http_max_bytes ({limit} bytes)"),
@@ -95,9 +102,75 @@ pub fn is_forbidden(ip: IpAddr) -> bool {
     }
 }
 
+/// One clip.http_allow_hosts entry, parsed.
+#[derive(Debug, PartialEq)]
+struct AllowEntry {
+    host: String,
+    /// None: the whole host, any scheme, port and path.
+    prefix: Option<(String, u16, String)>,
+}
+
+fn parse_entry(entry: &str) -> Result<AllowEntry, FetchError> {
+    let bad = |why: &str| FetchError::InvalidUrl(format!("clip.http_allow_hosts entry \"{entry}\" {why}"));
+    if !entry.contains("://") {
+        let host = entry.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+        return Ok(AllowEntry { host, prefix: None });
+    }
+    let url = reqwest::Url::parse(entry).map_err(|e| bad(&format!("is not a URL prefix ({e})")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.query().is_some() || url.fragment().is_some() {
+        return Err(bad("must be http(s)://host[:port]/path-prefix"));
+    }
+    let host = url.host_str().ok_or_else(|| bad("has no host"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+    let port = url.port_or_known_default().ok_or_else(|| bad("has no port"))?;
+    Ok(AllowEntry { host, prefix: Some((url.scheme().to_owned(), port, url.path().to_owned())) })
+}
+
+/// Whether `path` lies under `prefix` at a segment boundary (`/a` covers `/a` and `/a/x`, not `/ab` nor
+/// `/a%2F..`).
+fn under(path: &str, prefix: &str) -> bool {
+    if prefix.ends_with('/') {
+        path.starts_with(prefix)
+    } else {
+        path == prefix || path.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('/'))
+    }
+}
+
+enum Exemption {
+    /// No entry names the host: the address rules apply.
+    None,
+    /// An entry covers this URL: its address is not checked.
+    Exempt,
+    /// The host is allowlisted only for other schemes, ports or paths: refused, whatever it resolves to.
+    Outside,
+}
+
+fn exemption(policy: &FetchPolicy, url: &reqwest::Url) -> Result<Exemption, FetchError> {
+    let host = url.host_str().unwrap_or("").trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+    let mut listed = false;
+    for entry in &policy.allow_hosts {
+        let e = parse_entry(entry)?;
+        if e.host != host {
+            continue;
+        }
+        listed = true;
+        match &e.prefix {
+            None => return Ok(Exemption::Exempt),
+            Some((scheme, port, path)) => {
+                if url.scheme() == scheme && url.port_or_known_default() == Some(*port) && under(url.path(), path) {
+                    return Ok(Exemption::Exempt);
+                }
+            }
+        }
+    }
+    Ok(if listed { Exemption::Outside } else { Exemption::None })
+}
+
+/// The resolver's view: the host has an entry. Which scheme, port and path it may be fetched with was
+/// checked by [`check_url`] for the URL and for every redirect target before any name is resolved.
 fn allowed(policy: &FetchPolicy, host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
-    policy.allow_hosts.iter().any(|h| *h == host)
+    policy.allow_hosts.iter().any(|entry| parse_entry(entry).is_ok_and(|e| e.host == host))
 }
 
 /// Checks the scheme and, for IP-literal hosts (which skip DNS), the address itself.
@@ -106,8 +179,12 @@ fn check_url(policy: &FetchPolicy, url: &reqwest::Url) -> Result<(), FetchError>
         return Err(FetchError::InvalidUrl(format!("scheme \"{}\" is not http or https", url.scheme())));
     }
     let host = url.host_str().ok_or_else(|| FetchError::InvalidUrl("no host".into()))?;
-    if allowed(policy, host) {
-        return Ok(());
+    match exemption(policy, url)? {
+        Exemption::Exempt => return Ok(()),
+        Exemption::Outside => {
+            return Err(FetchError::OutsideAllowlist { host: host.into() })
+        }
+        Exemption::None => {}
     }
     let literal = match url.host() {
         Some(url::Host::Ipv4(v4)) => Some(IpAddr::V4(v4)),
@@ -330,6 +407,32 @@ mod tests {
         assert_eq!(IN_FLIGHT.load(Ordering::SeqCst), 0);
         let ok = block_on(resolve_with("localhost", Duration::from_secs(5), system_lookup, &IN_FLIGHT)).unwrap();
         assert!(ok.iter().all(|a| a.ip().is_loopback()), "{ok:?}");
+    }
+
+    #[test]
+    fn allowlist_prefixes_narrow_a_host_to_a_scheme_port_and_path() {
+        let p = policy(&["https://store.example/thumbs/tenant-a/", "http://10.0.0.5:9000/bucket", "cdn.internal"]);
+        let check = |u: &str| check_url(&p, &reqwest::Url::parse(u).unwrap());
+        assert_eq!(check("https://store.example/thumbs/tenant-a/x.jpg"), Ok(()));
+        assert_eq!(check("https://STORE.example:443/thumbs/tenant-a/sub/x.jpg"), Ok(()));
+        for outside in [
+            "https://store.example/thumbs/tenant-b/x.jpg",          // another tenant's prefix
+            "https://store.example/thumbs/tenant-a/../tenant-b/x",   // normalised by the URL parser first
+            "https://store.example/thumbs/tenant-a%2F..%2Ftenant-b/x",
+            "https://store.example/",                                 // the bucket listing
+            "http://store.example/thumbs/tenant-a/x.jpg",            // another scheme
+            "https://store.example:8443/thumbs/tenant-a/x.jpg",      // another port
+            "http://10.0.0.5:9000/bucket-other/x",                   // not at a segment boundary
+        ] {
+            assert!(matches!(check(outside), Err(FetchError::OutsideAllowlist { .. })), "{outside}");
+        }
+        assert_eq!(check("http://10.0.0.5:9000/bucket"), Ok(()));
+        assert_eq!(check("http://10.0.0.5:9000/bucket/x.jpg"), Ok(()));
+        assert_eq!(check("http://cdn.internal:81/anything"), Ok(())); // a bare host is exempt whole
+        // A host that is not listed goes through the address rules (here: an IP literal, refused).
+        assert!(matches!(check("http://10.0.0.6/x"), Err(FetchError::Refused { .. })));
+        let bad = policy(&["ftp://x/"]);
+        assert!(matches!(check_url(&bad, &reqwest::Url::parse("http://x/").unwrap()), Err(FetchError::InvalidUrl(_))));
     }
 
     fn policy(allow: &[&str]) -> FetchPolicy {

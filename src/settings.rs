@@ -347,7 +347,8 @@ pub fn fetch_policy() -> crate::fetch::FetchPolicy {
         max_redirects: HTTP_MAX_REDIRECTS.get().max(0) as usize,
         allow_hosts: string_setting(&HTTP_ALLOW_HOSTS)
             .split(',')
-            .map(|h| h.trim().trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase())
+            // Parsed by fetch: a bare host is case-insensitive, a URL prefix's path is not.
+            .map(|h| h.trim().to_owned())
             .filter(|h| !h.is_empty())
             .collect(),
     }
