@@ -110,18 +110,23 @@ struct AllowEntry {
     prefix: Option<(String, u16, String)>,
 }
 
+/// A host as entries and URLs are compared: without IPv6 brackets, in lower case (host names are
+/// case-insensitive; paths are not, so only the host is folded).
+fn bare_host(host: &str) -> String {
+    host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase()
+}
+
 fn parse_entry(entry: &str) -> Result<AllowEntry, FetchError> {
     let bad = |why: &str| FetchError::InvalidUrl(format!("clip.http_allow_hosts entry \"{entry}\" {why}"));
     if !entry.contains("://") {
-        let host = entry.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
-        return Ok(AllowEntry { host, prefix: None });
+        return Ok(AllowEntry { host: bare_host(entry), prefix: None });
     }
     let url = reqwest::Url::parse(entry).map_err(|e| bad(&format!("is not a URL prefix ({e})")))?;
     if !matches!(url.scheme(), "http" | "https") || url.query().is_some() || url.fragment().is_some() {
         return Err(bad("must be http(s)://host[:port]/path-prefix"));
     }
     let host = url.host_str().ok_or_else(|| bad("has no host"))?;
-    let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+    let host = bare_host(host);
     let port = url.port_or_known_default().ok_or_else(|| bad("has no port"))?;
     Ok(AllowEntry { host, prefix: Some((url.scheme().to_owned(), port, url.path().to_owned())) })
 }
@@ -146,7 +151,7 @@ enum Exemption {
 }
 
 fn exemption(policy: &FetchPolicy, url: &reqwest::Url) -> Result<Exemption, FetchError> {
-    let host = url.host_str().unwrap_or("").trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+    let host = bare_host(url.host_str().unwrap_or(""));
     let mut listed = false;
     for entry in &policy.allow_hosts {
         let e = parse_entry(entry)?;
@@ -169,7 +174,7 @@ fn exemption(policy: &FetchPolicy, url: &reqwest::Url) -> Result<Exemption, Fetc
 /// The resolver's view: the host has an entry. Which scheme, port and path it may be fetched with was
 /// checked by [`check_url`] for the URL and for every redirect target before any name is resolved.
 fn allowed(policy: &FetchPolicy, host: &str) -> bool {
-    let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+    let host = bare_host(host);
     policy.allow_hosts.iter().any(|entry| parse_entry(entry).is_ok_and(|e| e.host == host))
 }
 
