@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The whole test suite from a clean clone, as root: set-up, Rust unit + golden parity tests and
-# #[pg_test]s (cargo pgrx test, server run as `postgres`), then integration tests against a real cluster.
+# The whole test suite from a clean clone, as root: set-up, the core crate's tests without PostgreSQL
+# (decoding, golden parity, tokenizer, fuzz regression replay: cargo test -p pg_clip_core), the
+# extension's #[pg_test]s (cargo pgrx test, server run as `postgres`), then integration tests against a
+# real cluster.
 # Both levels always run (a failure in the first does not hide the second); the last line is one summary
 # over both, and the exit status is non-zero if anything failed.
 set -euo pipefail
@@ -18,9 +20,13 @@ chown postgres:postgres "$testdir"
 rm -rf "$testdir/pgdata"
 logs=$(mktemp -d)
 
-echo "== cargo pgrx test (unit, golden parity, #[pg_test])"
+echo "== cargo test -p pg_clip_core (no PostgreSQL: decoders, golden parity, tokenizer, fuzz regressions)"
 rust_rc=0
-cargo pgrx test pg15 --runas postgres --pgdata "$testdir/pgdata" 2>&1 | tee "$logs/rust.log" || rust_rc=$?
+cargo test -p pg_clip_core 2>&1 | tee "$logs/core.log" || rust_rc=$?
+
+echo "== cargo pgrx test (#[pg_test]s of the SQL surface)"
+cargo pgrx test pg15 --runas postgres --pgdata "$testdir/pgdata" 2>&1 | tee "$logs/pg.log" || rust_rc=$?
+cat "$logs/core.log" "$logs/pg.log" > "$logs/rust.log"
 
 echo "== install the extension for integration tests"
 cargo pgrx install --pg-config "$PG_CONFIG" >/dev/null

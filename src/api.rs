@@ -121,6 +121,24 @@ fn is_backend_thread() -> bool {
 
 pub(crate) fn init_backend_thread() {
     is_backend_thread();
+    // Idle workers are released: the pool lives for one transaction at most (see threads::release).
+    unsafe { pg_sys::RegisterXactCallback(Some(at_transaction_end), std::ptr::null_mut()) };
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn at_transaction_end(event: pg_sys::XactEvent::Type, _arg: *mut std::ffi::c_void) {
+    // Every inference call has returned by now (a forward pass runs inside its statement), so no job
+    // is on the workers when they are dropped.
+    if matches!(
+        event,
+        pg_sys::XactEvent::XACT_EVENT_COMMIT
+            | pg_sys::XactEvent::XACT_EVENT_ABORT
+            | pg_sys::XactEvent::XACT_EVENT_PARALLEL_COMMIT
+            | pg_sys::XactEvent::XACT_EVENT_PARALLEL_ABORT
+            | pg_sys::XactEvent::XACT_EVENT_PREPARE
+    ) {
+        crate::threads::release();
+    }
 }
 
 /// The interrupt probe of work that cannot raise in the middle (a fetch inside its runtime): true only

@@ -3,21 +3,15 @@
 
 ::pgrx::pg_module_magic!(name, version);
 
+// The engine (no pgrx) lives in the core crate; its modules keep their paths here so that the glue
+// reads as before: crate::preprocess, crate::model, ...
+pub use pg_clip_core::{clip, fetch, hugepages, inference, model, preprocess, threads, tokenizer};
+
 mod api;
 mod error;
-pub mod fetch;
-mod hugepages;
-pub mod inference;
-pub mod model;
-pub mod preprocess;
 mod sandbox;
 mod settings;
-pub mod threads;
-pub mod tokenizer;
 mod vector;
-
-#[cfg(test)]
-mod parity;
 #[cfg(any(test, feature = "pg_test"))]
 mod tests;
 

@@ -13,11 +13,11 @@ written to tests/golden/tokens.meta.json.
 Usage (needs open_clip_torch, ftfy, regex, torch):
     python tests/golden/make_token_golden.py [--out-dir tests/golden]
 
-The same script also regenerates src/tokenizer/tables.rs, the data tables of the
+The same script also regenerates crates/pg_clip_core/src/tokenizer/tables.rs, the data tables of the
 Rust tokenizer (Python's HTML5 entity table, ftfy's single-byte codecs and
 mojibake regexes, the `regex` module's letter and number sets, the code points
 Python's unicodedata lacks); it rewrites that whole file (needs ftfy, regex):
-    python tests/golden/make_token_golden.py --rust-tables [src/tokenizer/tables.rs]
+    python tests/golden/make_token_golden.py --rust-tables [crates/pg_clip_core/src/tokenizer/tables.rs]
 """
 import argparse
 import hashlib
@@ -462,7 +462,7 @@ def all_texts():
 
 
 # --------------------------------------------------------------------------
-# Rust tables: src/tokenizer/tables.rs (python make_token_golden.py --rust-tables)
+# Rust tables: crates/pg_clip_core/src/tokenizer/tables.rs (python make_token_golden.py --rust-tables)
 # --------------------------------------------------------------------------
 
 def _rust_char(cp):
@@ -624,7 +624,7 @@ def rust_tables():
     w("//! Regenerate the whole file from the repository root (needs ftfy and regex) with")
     w("//!")
     w("//! ```text")
-    w("//! python tests/golden/make_token_golden.py --rust-tables src/tokenizer/tables.rs")
+    w("//! python tests/golden/make_token_golden.py --rust-tables crates/pg_clip_core/src/tokenizer/tables.rs")
     w("//! ```")
     w("//!")
     w("//! then run the golden parity test (`tests/golden/tokens.jsonl`).")
@@ -690,7 +690,7 @@ def rust_tables():
 
 DEFAULT_TABLES_RS = os.path.join(
     os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-    "src", "tokenizer", "tables.rs",
+    "crates", "pg_clip_core", "src", "tokenizer", "tables.rs",
 )
 
 
@@ -700,7 +700,7 @@ def main():
     ap.add_argument(
         "--rust-tables", metavar="TABLES_RS", nargs="?", const=DEFAULT_TABLES_RS,
         help="instead of the golden file, regenerate the Rust tokenizer's data tables: "
-             "(over)write this whole file (default: src/tokenizer/tables.rs of this repository)",
+             "(over)write this whole file (default: crates/pg_clip_core/src/tokenizer/tables.rs of this repository)",
     )
     args = ap.parse_args()
 

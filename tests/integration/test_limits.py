@@ -133,6 +133,37 @@ class ThreadBoundTest(unittest.TestCase):
         self.assertLessEqual(statistics.median(counts), 1 + cores)
         self.assertLessEqual(max(counts), 1 + 2 * cores)
 
+    def test_an_idle_session_holds_no_worker_threads(self):
+        # Workers live for one transaction at most: after the embedding statement, while the session
+        # sleeps in its next one, the backend is back to its own thread.
+        script = ("SET application_name = 'idle_after_embed';\nSET clip.threads = 2;\n"
+                  "SELECT cardinality(clip_embed_images(array_fill(pg_read_binary_file("
+                  "(SELECT setting FROM pg_config WHERE name = 'SHAREDIR') || '/pg_clip/fixtures/cat-tiny-20x14.png'), ARRAY[8])));\n"
+                  "SELECT 'embedded';\nSELECT pg_sleep(3);\nSELECT 'done';\n")
+        p = cluster.popen(script)
+        pid, deadline = "", time.monotonic() + 20
+        # The sleeping statement is what we sample in: wait until the backend is in it.
+        while time.monotonic() < deadline:
+            _, pid, _ = cluster.sql("SELECT pid FROM pg_stat_activity WHERE application_name = 'idle_after_embed' "
+                                    "AND query LIKE '%pg_sleep%' AND state = 'active'")
+            if pid:
+                break
+            time.sleep(0.01)
+        self.assertTrue(pid, "the session never reached its sleep")
+        counts = []
+        for _ in range(40):
+            try:
+                counts.append(backend_threads(int(pid)))
+            except FileNotFoundError:
+                break
+            time.sleep(0.05)
+        out, err = p.communicate(timeout=60)
+        self.assertIn("done", out, err)
+        self.assertNotIn("ERROR", err)
+        self.assertGreaterEqual(len(counts), 10)
+        # rayon's workers exit asynchronously after the pool is dropped: allow the first samples.
+        self.assertEqual(statistics.median(counts), 1, counts)
+
 
 class TextCancelTest(unittest.TestCase):
     def test_statement_timeout_stops_tokenizing_a_huge_text(self):

@@ -45,6 +45,18 @@ pub fn pool(threads: usize) -> Option<Arc<ThreadPool>> {
     })
 }
 
+/// Ends the backend's workers (the extension calls this at the end of every transaction): a session that
+/// embedded once and then sits idle, or runs other queries for hours, holds no pg_clip thread. Building a
+/// pool again costs well under a millisecond against tens of milliseconds per image.
+pub fn release() {
+    POOL.with(|slot| slot.borrow_mut().take());
+}
+
+/// Workers of the backend's pool right now (0 when released).
+pub fn pool_size() -> usize {
+    POOL.with(|slot| slot.borrow().as_ref().map_or(0, |(n, _)| *n))
+}
+
 /// A detached helper thread with every signal blocked (so Postgres' handlers keep running on the
 /// backend's own thread), for work that may block where the backend must not: DNS lookups.
 pub fn spawn_signal_blocked(name: &str, f: impl FnOnce() + Send + 'static) -> std::io::Result<()> {
@@ -136,6 +148,10 @@ mod tests {
             assert_eq!(p.current_num_threads(), n.min(max_threads()));
         }
         POOL.with(|slot| assert!(slot.borrow().is_some()));
+        assert_eq!(pool_size(), 1000.min(max_threads()));
+        release();
+        assert_eq!(pool_size(), 0);
+        assert_eq!(pool(1).unwrap().current_num_threads(), 1, "a released pool is rebuilt on demand");
     }
 
     #[test]

@@ -15,11 +15,9 @@ use sha2::{Digest, Sha256};
 use tract_onnx::prelude::*;
 use tract_onnx::tract_hir::infer::Factoid;
 
-use crate::preprocess::IMAGE_SIZE;
-use crate::tokenizer::CONTEXT_LENGTH;
+use crate::clip::{CONTEXT_LENGTH, IMAGE_SIZE};
 
-/// Width of CLIP ViT-B/32's joint embedding space.
-pub const EMBED_DIM: usize = 512;
+pub use crate::clip::EMBED_DIM;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Tower {

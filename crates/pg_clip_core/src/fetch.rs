@@ -310,9 +310,17 @@ fn classify(e: &reqwest::Error) -> FetchError {
 }
 
 /// Fetches `url`; `interrupted` is polled every 20 ms and aborts the transfer when it returns true.
-pub fn fetch(url: &str, policy: &FetchPolicy, interrupted: &dyn Fn() -> bool) -> Result<Vec<u8>, FetchError> {
+/// Parses `url` and applies every check that needs no network: scheme, allowlist prefixes, and the
+/// address rules for IP-literal hosts. What `fetch` does before it resolves anything; public for the
+/// URL-policy fuzz target.
+pub fn vet_url(url: &str, policy: &FetchPolicy) -> Result<reqwest::Url, FetchError> {
     let parsed = reqwest::Url::parse(url).map_err(|e| FetchError::InvalidUrl(e.to_string()))?;
     check_url(policy, &parsed)?;
+    Ok(parsed)
+}
+
+pub fn fetch(url: &str, policy: &FetchPolicy, interrupted: &dyn Fn() -> bool) -> Result<Vec<u8>, FetchError> {
+    let parsed = vet_url(url, policy)?;
     let shared = Arc::new(policy.clone());
     let redirect_policy = {
         let policy = shared.clone();

@@ -3,7 +3,7 @@
 //! Regenerate the whole file from the repository root (needs ftfy and regex) with
 //!
 //! ```text
-//! python tests/golden/make_token_golden.py --rust-tables src/tokenizer/tables.rs
+//! python tests/golden/make_token_golden.py --rust-tables crates/pg_clip_core/src/tokenizer/tables.rs
 //! ```
 //!
 //! then run the golden parity test (`tests/golden/tokens.jsonl`).

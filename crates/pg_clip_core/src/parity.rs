@@ -13,7 +13,7 @@ use crate::tokenizer;
 const MIN_COSINE: f64 = 0.9999;
 
 fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    crate::repo_root()
 }
 
 fn golden(name: &str) -> serde_json::Value {

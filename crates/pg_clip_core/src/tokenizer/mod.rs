@@ -50,7 +50,7 @@
 //!   compose), and are excluded from ftfy's `\w`/`\d`, exactly as in Python.
 //!
 //! The data tables in `tables.rs` are generated from Python (`python
-//! tests/golden/make_token_golden.py --rust-tables src/tokenizer/tables.rs`). The golden test reads
+//! tests/golden/make_token_golden.py --rust-tables crates/pg_clip_core/src/tokenizer/tables.rs`). The golden test reads
 //! `tests/golden/tokens.jsonl` (2 597 strings, ids from open_clip 3.3.0 / ftfy 6.3.1 /
 //! regex 2026.11.19 / CPython 3.11.7, see `tokens.meta.json`) and requires identical ids for
 //! every row; a further 220 000 randomly generated strings (mojibake chains, entity soup,
@@ -97,15 +97,9 @@ use regex::Regex;
 
 use clean::Cleaner;
 
-/// Context length of every CLIP text tower.
-pub const CONTEXT_LENGTH: usize = 77;
+pub use crate::clip::{CONTEXT_LENGTH, EOT_TOKEN, SOT_TOKEN};
 
-/// `<start_of_text>` id.
-pub const SOT_TOKEN: u32 = 49406;
-/// `<end_of_text>` id.
-pub const EOT_TOKEN: u32 = 49407;
-
-static VOCAB_GZ: &[u8] = include_bytes!("../../models/bpe_simple_vocab_16e6.txt.gz");
+static VOCAB_GZ: &[u8] = include_bytes!("../../../../models/bpe_simple_vocab_16e6.txt.gz");
 
 /// Number of merge rules open_clip uses: `merges[1:49152-256-2+1]`.
 const N_MERGES: usize = 49152 - 256 - 2;
@@ -579,7 +573,7 @@ mod tests {
 
     #[test]
     fn golden_parity_with_open_clip() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/tokens.jsonl");
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/golden/tokens.jsonl");
         let data = std::fs::read_to_string(path).expect("read tests/golden/tokens.jsonl");
         let t = global();
         let mut total = 0;

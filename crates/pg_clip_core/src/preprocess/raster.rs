@@ -1,0 +1,165 @@
+//! Decoding into a raster in the PIL mode Pillow would use: the types and helpers every decoder shares.
+
+use super::*;
+
+
+/// The PIL mode Pillow opens an image in; it decides the resize filter and
+/// the final conversion to RGB.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum PilMode {
+    /// 1 channel, bicubic, gray replicated to RGB.
+    L,
+    /// 2 channels (L, A), bicubic premultiplied ('La'), alpha dropped.
+    La,
+    /// 3 channels, bicubic.
+    Rgb,
+    /// 4 channels, bicubic premultiplied ('RGBa'), alpha dropped.
+    Rgba,
+    /// 4 channels in Pillow's (Adobe-inverted) CMYK, bicubic, Pillow cmyk2rgb.
+    Cmyk,
+    /// Palette image, already expanded to 3 channels RGB; NEAREST.
+    P,
+    /// Bilevel image as 1 channel 0/255; NEAREST.
+    One,
+}
+
+impl PilMode {
+    pub(super) fn channels(self) -> usize {
+        match self {
+            PilMode::L | PilMode::One => 1,
+            PilMode::La => 2,
+            PilMode::Rgb | PilMode::P => 3,
+            PilMode::Rgba | PilMode::Cmyk => 4,
+        }
+    }
+}
+
+/// Interleaved 8-bit pixels, `channels` bytes per pixel, row-major, no padding.
+pub(super) struct Raster {
+    pub(super) width: u32,
+    pub(super) height: u32,
+    pub(super) channels: usize,
+    pub(super) data: Vec<u8>,
+}
+
+pub(super) struct Decoded {
+    pub(super) raster: Raster,
+    pub(super) mode: PilMode,
+    pub(super) orientation: Orientation,
+}
+
+pub(super) fn corrupt(what: &str, e: impl fmt::Display) -> PreprocessError {
+    PreprocessError::Corrupt(format!("{what}: {e}"))
+}
+
+pub(super) fn image_err(what: &'static str) -> impl Fn(image::ImageError) -> PreprocessError {
+    move |e| match e {
+        image::ImageError::Unsupported(u) => {
+            PreprocessError::UnsupportedFormat(format!("{what} variant ({u})"))
+        }
+        image::ImageError::Limits(l) => PreprocessError::OutOfMemory(format!(
+            "{what}: decoding would exceed the decoder memory limit ({l})"
+        )),
+        other => corrupt(what, other),
+    }
+}
+
+pub(super) fn check_pixels(width: u32, height: u32, limits: &Limits) -> Result<()> {
+    if width == 0 || height == 0 {
+        return Err(PreprocessError::Corrupt(format!(
+            "image has zero size ({width}x{height})"
+        )));
+    }
+    if u64::from(width) * u64::from(height) > limits.max_pixels {
+        return Err(PreprocessError::TooManyPixels {
+            width,
+            height,
+            limit: limits.max_pixels,
+        });
+    }
+    Ok(())
+}
+
+/// Allocation budget handed to the decoders: 8 bytes per allowed pixel (RGBA16)
+/// plus 64 MiB for metadata (ICC profiles, text chunks, palettes ...).
+pub(super) fn alloc_budget(limits: &Limits) -> u64 {
+    limits.max_pixels.saturating_mul(8).saturating_add(64 << 20)
+}
+
+pub(super) fn max_dimension(limits: &Limits) -> u32 {
+    u32::try_from(limits.max_pixels).unwrap_or(u32::MAX).max(1)
+}
+
+pub(super) fn decoder_limits(limits: &Limits) -> image::Limits {
+    let mut l = image::Limits::default();
+    l.max_image_width = Some(max_dimension(limits));
+    l.max_image_height = Some(max_dimension(limits));
+    l.max_alloc = Some(alloc_budget(limits));
+    l
+}
+
+/// Zeroed buffer without aborting the process when memory is short.
+pub(super) fn alloc_bytes(len: u64) -> Result<Vec<u8>> {
+    let len = usize::try_from(len)
+        .map_err(|_| PreprocessError::Corrupt("image buffer size overflows".into()))?;
+    let mut v = Vec::new();
+    v.try_reserve_exact(len)
+        .map_err(|_| PreprocessError::OutOfMemory(format!("cannot allocate {len} bytes")))?;
+    v.resize(len, 0);
+    Ok(v)
+}
+
+/// Keep the first `keep` of every `stride` bytes, in place (drops alpha etc.).
+pub(super) fn strip_channels(data: &mut Vec<u8>, stride: usize, keep: usize) {
+    if keep >= stride || stride == 0 {
+        return;
+    }
+    let n = data.len() / stride;
+    for i in 0..n {
+        for c in 0..keep {
+            data[i * keep + c] = data[i * stride + c];
+        }
+    }
+    data.truncate(n * keep);
+}
+
+/// Native-endian u16 samples -> their high byte, in place. This is what
+/// Pillow's ";16B" raw modes do for 16-bit PNGs (truncation, not rounding).
+pub(super) fn u16_to_high_byte(data: &mut Vec<u8>) {
+    let n = data.len() / 2;
+    for i in 0..n {
+        let v = u16::from_ne_bytes([data[2 * i], data[2 * i + 1]]);
+        data[i] = (v >> 8) as u8;
+    }
+    data.truncate(n);
+}
+
+pub(super) fn finish(
+    mut data: Vec<u8>,
+    width: u32,
+    height: u32,
+    have_channels: usize,
+    mode: PilMode,
+    orientation: Orientation,
+) -> Result<Decoded> {
+    let channels = mode.channels();
+    if have_channels < channels
+        || data.len() as u64 != u64::from(width) * u64::from(height) * have_channels as u64
+    {
+        return Err(PreprocessError::Corrupt(format!(
+            "decoder returned an unexpected pixel layout ({have_channels} channels, {} bytes for {width}x{height})",
+            data.len()
+        )));
+    }
+    strip_channels(&mut data, have_channels, channels);
+    Ok(Decoded {
+        raster: Raster {
+            width,
+            height,
+            channels,
+            data,
+        },
+        mode,
+        orientation,
+    })
+}
