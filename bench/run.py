@@ -45,6 +45,7 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
 sys.path.insert(0, os.path.join(REPO, "models"))
+sys.path.insert(0, os.path.join(REPO, "bench"))
 os.environ.setdefault("PG_CLIP_IT_DIR", "/var/tmp/pg_clip-bench")
 os.environ.setdefault("PG_CLIP_IT_PORT", "54360")
 
@@ -58,6 +59,7 @@ except ImportError:
 import numpy as np  # noqa: E402
 
 import pgcluster  # noqa: E402  (tests/integration/pgcluster.py: as_postgres, PG_BIN)
+import cancel_latency  # noqa: E402  (bench/cancel_latency.py: the stop-latency section)
 from export_clip import sha256_file  # noqa: E402  (models/export_clip.py)
 
 PG_BIN = pgcluster.PG_BIN
@@ -402,6 +404,8 @@ def main():
     ap.add_argument("--backfill-rows", type=int, default=64)
     ap.add_argument("--sessions", type=int, default=16, help="backends in the memory section")
     ap.add_argument("--skip-memory", action="store_true")
+    ap.add_argument("--skip-cancel", action="store_true", help="skip the cancel/timeout latency section")
+    ap.add_argument("--cancel-trials", type=int, default=15)
     ap.add_argument("--skip-profile", action="store_true")
     ap.add_argument("--so", help="pg_clip library to measure (default: release artifact, else the installed one)")
     args = ap.parse_args()
@@ -426,6 +430,7 @@ def main():
     print(f"# pg_clip benchmark run {time.strftime('%Y-%m-%d %H:%M:%S %Z')}\n")
     print(f"command: {' '.join(sys.argv)}  (python {sys.executable}), repeats={repeats}")
     cpu = sh("lscpu | sed -n 's/^Model name: *//p'")
+    print(f"cpu and ISA: {cancel_latency.machine()}")
     print(f"machine: {cpu}, {os.cpu_count()} cores, "
           f"{int(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB, kernel {os.uname().release}")
     import onnxruntime
@@ -873,6 +878,13 @@ def main():
         end_section()
 
     # ---------------------------------------------------------------- targets
+    # ---------------------------------------------------------------- stop latency
+    if not args.skip_cancel:
+        section(f"Cancel and timeout latency, {args.cancel_trials} trials per path (tiny models, own cluster)")
+        results["cancel"] = cancel_latency.run(args.cancel_trials)
+        cancel_latency.print_table(results["cancel"])
+        end_section()
+
     section("Targets")
     trow = []
     r1 = m["pg_b1"] / m["ort_b1"]
@@ -899,6 +911,12 @@ def main():
         rf = med(L["first"]) / med(L["warm"])
         trow.append(["first-call latency with preload = warm", f"{med(L['first']):.1f} vs {med(L['warm']):.1f} ms "
                      f"= {rf:.2f}x", "MET" if rf <= 1.10 else "MISSED"])
+    if "cancel" in results:
+        worst = max(results["cancel"], key=lambda r: r["p50_ms"])
+        trow.append(["stop < 200 ms (p50, server clock) on every path",
+                     f"worst p50 {worst['p50_ms']:.0f} ms ({worst['path']}), worst max "
+                     f"{max(r['max_ms'] for r in results['cancel']):.0f} ms",
+                     "MET" if worst["p50_ms"] < 200 else "MISSED"])
     table(["target", "measured", "verdict"], trow)
     print("\n(batch-1 latency: MET needs ratio <= 1.00; first call: MET within 10% of warm.)")
     results["targets"] = trow
