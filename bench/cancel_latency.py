@@ -64,6 +64,13 @@ def measure(cluster, trials):
         ("clip.timeout_ms 400, image batch",
          lambda: latency.timed_out_after(cluster, fixture, "\\set VERBOSITY verbose\nSET clip.timeout_ms = 400;\n",
                                          "clip.timeout_ms")[0] - 0.4),
+        *[(f"pg_cancel_backend inside one 40 MP image ({name.split('-')[0]}: {what})",
+           lambda name=name: latency.cancel_after(cluster, fixture, delay_s=0.45,
+                                                  call=latency.large_image_calls(fixture, "hostile/" + name))[0])
+          for name, what in [("png-valid-at-pixel-limit-8000x5000-rgba.png", "RGBA 8000x5000"),
+                             ("webp-valid-at-pixel-limit-vp8l-6324x6324.webp", "lossless 6324x6324"),
+                             ("webp-valid-at-pixel-limit-vp8-6320x6320.webp", "lossy 6320x6320"),
+                             ("jpeg-valid-at-pixel-limit-8000x5000-progressive-gray.jpg", "progressive 8000x5000")]],
         ("statement_timeout 1 s, 10 MB text (tokenizer)",
          lambda: text_timed_out_after(cluster, "SET statement_timeout = '1s';\n",
                                       "canceling statement due to statement timeout") - 1.0),

@@ -294,6 +294,22 @@ impl Deadline {
         }
     }
 
+    /// What the decoders ask between blocks of work, on whatever thread they run: a query cancel
+    /// (statement_timeout included) or a termination is pending, or clip.timeout_ms has passed. It only
+    /// reads flags the backend's signal handlers set, never calls into PostgreSQL, and ignores every
+    /// other interrupt, so only a real cancel stops an image.
+    fn stop_probe(&self) -> impl Fn() -> bool + Sync {
+        let (started, limit) = (self.started, self.limit);
+        move || {
+            // SAFETY: plain loads of sig_atomic_t flags that only the signal handlers write.
+            let pending = unsafe {
+                std::ptr::read_volatile(&raw const pg_sys::QueryCancelPending) != 0
+                    || std::ptr::read_volatile(&raw const pg_sys::ProcDiePending) != 0
+            };
+            pending || limit.is_some_and(|l| started.elapsed() > l)
+        }
+    }
+
     fn checkpoint(&self) -> impl FnMut() -> Result<(), Stop> + '_ {
         move || self.check().map_err(|_| Stop)
     }
@@ -346,10 +362,17 @@ fn embed_present_images(items: &[Option<&[u8]>], fail_fast: bool) -> Result<Vec<
     let limits = settings::image_limits();
     let present: Vec<usize> = (0..items.len()).filter(|&i| items[i].is_some()).collect();
     let mut rows = Vec::with_capacity(present.len());
+    let stop = deadline.stop_probe();
     for chunk in present.chunks(settings::max_batch_size()) {
-        let prepare = |k: usize| preprocess_row(items[chunk[k]].unwrap_or_default(), &limits);
+        let prepare = |k: usize| preprocess_row(items[chunk[k]].unwrap_or_default(), &limits, &stop);
         let round = inference::embed_rows(&encoder, chunk.len(), settings::threads(), fail_fast, &mut deadline.checkpoint(), &prepare)
             .map_err(|e| deadline.inference_error(e))?;
+        // An image stopped in the middle of its decoding or resize is no rejection of that image: the
+        // cancel or timeout that stopped it ends the call (check raises it), whatever the caller asked.
+        if round.iter().any(|r| matches!(r, Row::Rejected(PreprocessError::Stopped))) {
+            deadline.check()?;
+            return Err(ClipError::Internal("preprocessing stopped without a pending cancel or timeout".into()));
+        }
         let rejected = round.iter().any(|r| matches!(r, Row::Rejected(_)));
         rows.extend(chunk.iter().copied().zip(round));
         if fail_fast && rejected {
@@ -360,8 +383,8 @@ fn embed_present_images(items: &[Option<&[u8]>], fail_fast: bool) -> Result<Vec<
 }
 
 /// Runs on worker threads: pure Rust, no PostgreSQL calls.
-fn preprocess_row(bytes: &[u8], limits: &preprocess::Limits) -> Result<Input, PreprocessError> {
-    preprocess::preprocess(bytes, limits).map(Input::Pixels)
+fn preprocess_row(bytes: &[u8], limits: &preprocess::Limits, stop: preprocess::StopProbe) -> Result<Input, PreprocessError> {
+    preprocess::preprocess_stoppable(bytes, limits, stop).map(Input::Pixels)
 }
 
 fn embedded<E>(row: Row<E>) -> Result<Vec<f32>, ClipError> {

@@ -44,6 +44,8 @@ impl ClipError {
                 }
                 PreprocessError::UnsupportedFormat(_) => ERRCODE_FEATURE_NOT_SUPPORTED,
                 PreprocessError::OutOfMemory(_) => ERRCODE_OUT_OF_MEMORY,
+                // Normally never raised as such: the caller services the interrupt that caused it first.
+                PreprocessError::Stopped => ERRCODE_QUERY_CANCELED,
             },
             ClipError::Model(ModelError::NotFound { .. }) => ERRCODE_UNDEFINED_FILE,
             ClipError::Model(ModelError::Unreadable { .. }) => ERRCODE_IO_ERROR,

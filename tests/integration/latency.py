@@ -17,6 +17,14 @@ def long_call(fixture, n=4000):
             f"ARRAY[{n}])));\n")
 
 
+def large_image_calls(fixture, name, n=30):
+    """A call that runs for seconds on one image at the pixel limit: n separate clip_embed_image calls on
+    it, so a cancel lands inside one image's decoding or resize, not between the rows of a batch."""
+    return ("SET clip.threads = 1;\n"
+            f"SELECT count(clip_embed_image(b)) FROM (SELECT pg_read_binary_file('{fixture(name)}') AS b) s, "
+            f"generate_series(1, {n});\n")
+
+
 def error_logged_at(cluster, pid, message, wait_s=10):
     """Epoch of the last log line where backend `pid` reported `message` as an ERROR (waits for it)."""
     deadline = time.monotonic() + wait_s
@@ -43,16 +51,16 @@ def timed_out_after(cluster, fixture, setup, message):
     return error_logged_at(cluster, int(pid), message) - float(started), out, err
 
 
-def start_victim(cluster, fixture, setup="", then=""):
-    """Starts the long call in a new session; returns (process, backend pid) once it is running."""
-    p = cluster.popen("\\set VERBOSITY verbose\nSET application_name = 'victim';\n" + setup + long_call(fixture)
-                      + "SELECT 'alive';\n" + then)
+def start_victim(cluster, fixture, setup="", then="", call=None):
+    """Starts the long call (or `call`) in a new session; returns (process, backend pid) once it runs."""
+    p = cluster.popen("\\set VERBOSITY verbose\nSET application_name = 'victim';\n" + setup
+                      + (call or long_call(fixture)) + "SELECT 'alive';\n" + then)
     pid = ""
     deadline = time.monotonic() + 10
     while not pid and time.monotonic() < deadline:
         _, pid, _ = cluster.sql(
             "SELECT pid FROM pg_stat_activity WHERE application_name = 'victim' AND state = 'active' "
-            "AND query LIKE '%clip_embed_images%'")
+            "AND query LIKE '%clip_embed_image%'")
         time.sleep(0.05)
     if not pid:
         p.kill()
@@ -70,10 +78,10 @@ def cancel(cluster, pid):
     return float(sent_at)
 
 
-def cancel_after(cluster, fixture, delay_s=0.5, setup="", then=""):
+def cancel_after(cluster, fixture, delay_s=0.5, setup="", then="", call=None):
     """Runs a victim, cancels it after `delay_s`; returns (seconds from signal to logged error, process,
     pid, stdout, stderr)."""
-    p, pid = start_victim(cluster, fixture, setup, then)
+    p, pid = start_victim(cluster, fixture, setup, then, call)
     time.sleep(delay_s)
     sent_at = cancel(cluster, pid)
     out, err = p.communicate(timeout=60)

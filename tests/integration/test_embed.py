@@ -101,6 +101,19 @@ class InterruptTest(unittest.TestCase):
         print(f"\npg_cancel_backend: errors after {', '.join(f'{t:.3f}' for t in stopped)} s (server clock)")
         self.assertLess(latency.median(stopped), 0.2, f"stopped {stopped} s after the cancel")
 
+    def test_cancel_inside_one_image_at_the_pixel_limit_stops_within_200ms(self):
+        # One 8000x5000 RGBA PNG (the largest the default clip.max_image_pixels admits) per call: its
+        # decoding and resize take most of a second, so the cancel lands inside them (PNG reads, resize
+        # bands), at a different point in each trial.
+        call = latency.large_image_calls(fixture, "hostile/png-valid-at-pixel-limit-8000x5000-rgba.png")
+        stopped = []
+        for delay in [0.3, 0.45, 0.6, 0.75, 0.9]:
+            took, _, out, err = latency.cancel_after(cluster, fixture, delay_s=delay, call=call)
+            self.assert_canceled(out, err)
+            stopped.append(took)
+        print(f"\npg_cancel_backend inside a 40 MP PNG: errors after {', '.join(f'{t:.3f}' for t in stopped)} s")
+        self.assertLess(latency.median(stopped), 0.2, f"stopped {stopped} s after the cancel")
+
     def test_cancel_stops_every_worker_thread(self):
         # Rows spread over 2 threads. After the cancel the session idles in pg_sleep, and no thread of the
         # backend may still be computing rows of the canceled call.

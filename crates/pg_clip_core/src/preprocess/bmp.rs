@@ -36,12 +36,12 @@ pub(super) fn bmp_info(b: &[u8]) -> Option<BmpInfo> {
     }
 }
 
-pub(super) fn decode_bmp(bytes: &[u8], limits: &Limits) -> Result<Decoded> {
+pub(super) fn decode_bmp(bytes: &[u8], limits: &Limits, stop: StopProbe) -> Result<Decoded> {
     let info =
         bmp_info(bytes).ok_or_else(|| PreprocessError::Corrupt("BMP: truncated header".into()))?;
     check_pixels(info.width, info.height, limits)?;
     let mut dec =
-        image::codecs::bmp::BmpDecoder::new(Cursor::new(bytes)).map_err(image_err("BMP"))?;
+        image::codecs::bmp::BmpDecoder::new(StopReader::new(bytes, stop)).map_err(image_err("BMP"))?;
     let (w, h) = dec.dimensions();
     check_pixels(w, h, limits)?;
     dec.set_limits(decoder_limits(limits))

@@ -3,14 +3,14 @@
 use super::*;
 
 
-pub(super) fn decode_gif(bytes: &[u8], limits: &Limits) -> Result<Decoded> {
+pub(super) fn decode_gif(bytes: &[u8], limits: &Limits, stop: StopProbe) -> Result<Decoded> {
     let mut opts = ::gif::DecodeOptions::new();
     opts.set_color_output(::gif::ColorOutput::Indexed);
     if let Some(budget) = std::num::NonZeroU64::new(alloc_budget(limits)) {
         opts.set_memory_limit(::gif::MemoryLimit::Bytes(budget));
     }
     let mut dec = opts
-        .read_info(Cursor::new(bytes))
+        .read_info(StopReader::new(bytes, stop))
         .map_err(|e| corrupt("GIF", e))?;
     let (screen_w, screen_h) = (u32::from(dec.width()), u32::from(dec.height()));
     let global = dec.global_palette().map(<[u8]>::to_vec);

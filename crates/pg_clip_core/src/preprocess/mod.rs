@@ -38,7 +38,6 @@
 //! byte instead of Pillow's clip-to-255; XMP-only orientation is ignored.
 
 use std::fmt;
-use std::io::Cursor;
 
 use image::metadata::Orientation;
 use image::ImageDecoder;
@@ -97,6 +96,8 @@ pub enum PreprocessError {
     UnsupportedFormat(String),
     /// truncated/invalid data, with the decoder's message
     Corrupt(String),
+    /// The caller's stop probe said so (a query cancel, a termination, a deadline): not the image's fault.
+    Stopped,
     /// Decoding needs more memory than the decoder budget allows, or than the system would give: refused
     /// before the allocation, so a hostile header is an error, never an aborted backend.
     OutOfMemory(String),
@@ -131,6 +132,7 @@ impl fmt::Display for PreprocessError {
             ),
             PreprocessError::Corrupt(msg) => write!(f, "invalid or corrupt image: {msg}"),
             PreprocessError::OutOfMemory(msg) => write!(f, "image needs too much memory to decode: {msg}"),
+            PreprocessError::Stopped => write!(f, "preprocessing was stopped (cancel or timeout)"),
         }
     }
 }
@@ -146,6 +148,18 @@ type Result<T, E = PreprocessError> = std::result::Result<T, E>;
 /// If `out.len() != TENSOR_LEN` (a caller bug, independent of the image data).
 /// No input bytes make this function panic.
 pub fn preprocess_into(bytes: &[u8], limits: &Limits, out: &mut [f32]) -> Result<()> {
+    preprocess_into_stoppable(bytes, limits, out, &|| false)
+}
+
+/// Asked between the stages and between blocks of the work of one image, from whatever thread runs it:
+/// true ends the image with [`PreprocessError::Stopped`]. Must be cheap and callable from any thread.
+pub type StopProbe<'a> = &'a (dyn Fn() -> bool + Sync);
+
+/// [`preprocess_into`] that a cancel can stop: the probe is checked before decoding, inside the
+/// decoders that read through [`raster::StopReader`] (PNG, GIF, WebP, BMP: between reads of the
+/// input), between stages, and between bands of the resize. JPEG decoding (zune-jpeg, one call over
+/// the whole slice) is not interruptible inside.
+pub fn preprocess_into_stoppable(bytes: &[u8], limits: &Limits, out: &mut [f32], stop: StopProbe) -> Result<()> {
     assert_eq!(
         out.len(),
         TENSOR_LEN,
@@ -161,15 +175,19 @@ pub fn preprocess_into(bytes: &[u8], limits: &Limits, out: &mut [f32]) -> Result
         });
     }
     let format = sniff(bytes)?;
+    if stop() {
+        return Err(PreprocessError::Stopped);
+    }
     // The decoders are third-party code fed hostile bytes: a panic in one (an unchecked slice index, say)
-    // is that image's error, not a failure of the whole call.
-    let decoded = std::panic::catch_unwind(|| match format {
+    // is that image's error, not a failure of the whole call. (AssertUnwindSafe: after a panic nothing the
+    // closure touched is used again; the probe only reads flags.)
+    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match format {
         Format::Jpeg => decode_jpeg(bytes, limits),
-        Format::Png => decode_png(bytes, limits),
-        Format::Gif => decode_gif(bytes, limits),
-        Format::WebP => decode_webp(bytes, limits),
-        Format::Bmp => decode_bmp(bytes, limits),
-    })
+        Format::Png => decode_png(bytes, limits, stop),
+        Format::Gif => decode_gif(bytes, limits, stop),
+        Format::WebP => decode_webp(bytes, limits, stop),
+        Format::Bmp => decode_bmp(bytes, limits, stop),
+    }))
     .unwrap_or_else(|panic| {
         let what = panic
             .downcast_ref::<&str>()
@@ -178,20 +196,30 @@ pub fn preprocess_into(bytes: &[u8], limits: &Limits, out: &mut [f32]) -> Result
             .unwrap_or_default();
         Err(PreprocessError::Corrupt(format!("the {format:?} decoder gave up on this file ({what})")))
     });
+    // A decoder that failed because its reader was stopped reports a read error: the stop is the cause.
+    let decoded = decoded.map_err(|e| if stop() { PreprocessError::Stopped } else { e });
     let Decoded {
         raster,
         mode,
         orientation,
     } = decoded?;
+    if stop() {
+        return Err(PreprocessError::Stopped);
+    }
     let raster = apply_orientation(raster, orientation)?;
-    let (pixels, premultiplied) = resize_and_crop(raster, mode)?;
+    let (pixels, premultiplied) = resize_and_crop(raster, mode, stop)?;
     write_tensor(&pixels, mode, premultiplied, out);
     Ok(())
 }
 
 /// Convenience wrapper around [`preprocess_into`].
 pub fn preprocess(bytes: &[u8], limits: &Limits) -> Result<Vec<f32>> {
+    preprocess_stoppable(bytes, limits, &|| false)
+}
+
+/// Convenience wrapper around [`preprocess_into_stoppable`].
+pub fn preprocess_stoppable(bytes: &[u8], limits: &Limits, stop: StopProbe) -> Result<Vec<f32>> {
     let mut out = vec![0f32; TENSOR_LEN];
-    preprocess_into(bytes, limits, &mut out)?;
+    preprocess_into_stoppable(bytes, limits, &mut out, stop)?;
     Ok(out)
 }

@@ -3,7 +3,7 @@
 use super::*;
 
 
-pub(super) fn decode_png(bytes: &[u8], limits: &Limits) -> Result<Decoded> {
+pub(super) fn decode_png(bytes: &[u8], limits: &Limits, stop: StopProbe) -> Result<Decoded> {
     // IHDR is required to be the first chunk: sig(8) len(4) "IHDR"(4) data(13)
     let ihdr = match bytes.get(8..29) {
         Some(h) if &h[4..8] == b"IHDR" => h,
@@ -16,7 +16,7 @@ pub(super) fn decode_png(bytes: &[u8], limits: &Limits) -> Result<Decoded> {
     check_png_palette(bytes)?;
 
     let mut dec =
-        image::codecs::png::PngDecoder::with_limits(Cursor::new(bytes), decoder_limits(limits))
+        image::codecs::png::PngDecoder::with_limits(StopReader::new(bytes, stop), decoder_limits(limits))
             .map_err(image_err("PNG"))?;
     let orientation = dec.orientation().unwrap_or(Orientation::NoTransforms);
     let (w, h) = dec.dimensions();

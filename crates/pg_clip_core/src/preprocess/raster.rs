@@ -163,3 +163,53 @@ pub(super) fn finish(
         orientation,
     })
 }
+
+/// The input as the image crate's decoders read it (Read + BufRead + Seek over the bytes), asking the
+/// stop probe every few calls: a stopped read is an I/O error the decoder passes up, and
+/// `preprocess_into_stoppable` then reports the stop rather than a corrupt file.
+pub(super) struct StopReader<'a> {
+    inner: std::io::Cursor<&'a [u8]>,
+    stop: StopProbe<'a>,
+    calls: std::cell::Cell<u32>,
+}
+
+impl<'a> StopReader<'a> {
+    pub(super) fn new(bytes: &'a [u8], stop: StopProbe<'a>) -> Self {
+        StopReader { inner: std::io::Cursor::new(bytes), stop, calls: std::cell::Cell::new(0) }
+    }
+
+    /// `every`: ask the probe on every `every`-th call only. A read() fills a decoder's buffer (kilobytes),
+    /// so it asks every time; a bit reader may call fill_buf once per few bytes, so that asks every 64th.
+    fn check(&self, every: u32) -> std::io::Result<()> {
+        let n = self.calls.get().wrapping_add(1);
+        self.calls.set(n);
+        if n % every == 0 && (self.stop)() {
+            return Err(std::io::Error::other("pg_clip: stopped"));
+        }
+        Ok(())
+    }
+}
+
+impl std::io::Read for StopReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.check(1)?;
+        self.inner.read(buf)
+    }
+}
+
+impl std::io::BufRead for StopReader<'_> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        self.check(64)?;
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, amt: usize) {
+        self.inner.consume(amt)
+    }
+}
+
+impl std::io::Seek for StopReader<'_> {
+    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
+        self.inner.seek(pos)
+    }
+}

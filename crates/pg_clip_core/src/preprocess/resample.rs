@@ -33,7 +33,7 @@ pub(super) fn crop_offset(len: u64) -> u64 {
 
 /// Returns the 224x224 crop (same channel layout as the input) and whether
 /// it holds premultiplied alpha.
-pub(super) fn resize_and_crop(mut r: Raster, mode: PilMode) -> Result<(Vec<u8>, bool)> {
+pub(super) fn resize_and_crop(mut r: Raster, mode: PilMode, stop: StopProbe) -> Result<(Vec<u8>, bool)> {
     let (w, h) = (u64::from(r.width), u64::from(r.height));
     let (rw, rh) = resized_size(w, h);
     let (left, top) = (crop_offset(rw), crop_offset(rh));
@@ -44,9 +44,9 @@ pub(super) fn resize_and_crop(mut r: Raster, mode: PilMode) -> Result<(Vec<u8>, 
     }
     match mode {
         PilMode::P | PilMode::One => Ok((resize_nearest(&r, rw, rh, left, top), false)),
-        PilMode::La | PilMode::Rgba => Ok((resize_bicubic(&mut r, rw, rh, left, top, true)?, true)),
+        PilMode::La | PilMode::Rgba => Ok((resize_bicubic(&mut r, rw, rh, left, top, true, stop)?, true)),
         PilMode::L | PilMode::Rgb | PilMode::Cmyk => {
-            Ok((resize_bicubic(&mut r, rw, rh, left, top, false)?, false))
+            Ok((resize_bicubic(&mut r, rw, rh, left, top, false, stop)?, false))
         }
     }
 }
@@ -154,6 +154,8 @@ pub(super) fn clip8(v: i32) -> u8 {
 
 /// Rows the horizontal pass processes together.
 pub(super) const H_ROWS: usize = 8;
+/// Source pixels resampled between two stop checks (a few milliseconds of work).
+pub(super) const STOP_CHECK_PIXELS: usize = 1 << 20;
 
 /// ImagingResampleHorizontal_8bpc on rows [y0, y1) of `src`.
 ///
@@ -293,6 +295,7 @@ pub(super) fn resize_bicubic(
     left: u64,
     top: u64,
     premultiply_alpha: bool,
+    stop: StopProbe,
 ) -> Result<Vec<u8>> {
     let (w, h) = (u64::from(r.width), u64::from(r.height));
     let ch = r.channels;
@@ -316,12 +319,27 @@ pub(super) fn resize_bicubic(
         let c = pil_coeffs(w, rw, left, IMAGE_SIZE);
         let src = &r.data;
         let wi = r.width as usize;
-        let t = match ch {
-            1 => resample_horizontal::<1, { H_ROWS }>(src, wi, y0, y1, &c),
-            2 => resample_horizontal::<2, { 2 * H_ROWS }>(src, wi, y0, y1, &c),
-            3 => resample_horizontal::<3, { 3 * H_ROWS }>(src, wi, y0, y1, &c),
-            _ => resample_horizontal::<4, { 4 * H_ROWS }>(src, wi, y0, y1, &c),
-        };
+        // In bands of rows, with a stop check between them: on the largest allowed image this pass is
+        // hundreds of milliseconds, and a cancel must not wait for it. Rows are independent, so the bands
+        // give the same bytes as one pass.
+        let band = (STOP_CHECK_PIXELS / wi.max(1)).max(H_ROWS) / H_ROWS * H_ROWS;
+        let mut t = Vec::new();
+        t.try_reserve_exact((y1 - y0) * IMAGE_SIZE * ch)
+            .map_err(|_| PreprocessError::OutOfMemory(format!("cannot allocate {} bytes to resize", (y1 - y0) * IMAGE_SIZE * ch)))?;
+        let mut ya = y0;
+        while ya < y1 {
+            if stop() {
+                return Err(PreprocessError::Stopped);
+            }
+            let yb = (ya + band).min(y1);
+            t.extend_from_slice(&match ch {
+                1 => resample_horizontal::<1, { H_ROWS }>(src, wi, ya, yb, &c),
+                2 => resample_horizontal::<2, { 2 * H_ROWS }>(src, wi, ya, yb, &c),
+                3 => resample_horizontal::<3, { 3 * H_ROWS }>(src, wi, ya, yb, &c),
+                _ => resample_horizontal::<4, { 4 * H_ROWS }>(src, wi, ya, yb, &c),
+            });
+            ya = yb;
+        }
         (t, IMAGE_SIZE)
     } else {
         let mut t = Vec::with_capacity((y1 - y0) * IMAGE_SIZE * ch);
@@ -330,6 +348,9 @@ pub(super) fn resize_bicubic(
         }
         (t, IMAGE_SIZE)
     };
+    if stop() {
+        return Err(PreprocessError::Stopped);
+    }
     match &vert {
         Some(c) => Ok(resample_vertical(&tmp, tmp_w * ch, y0, c)),
         None => Ok(tmp),

@@ -650,3 +650,45 @@ fn malformed_files_fail_cleanly() {
         assert!(ok, "{name}: unexpected error {err:?}");
     }
 }
+
+// ----- stop probe --------------------------------------------------------
+
+#[test]
+fn a_stop_probe_that_says_stop_stops_every_format() {
+    let dir = root().join("tests/images/hostile");
+    let limits = Limits { max_bytes: 64 << 20, max_pixels: 40_000_000 };
+    for f in [
+        "png-valid-at-pixel-limit-8000x5000-rgba.png",
+        "webp-valid-at-pixel-limit-vp8l-6324x6324.webp",
+        "webp-valid-at-pixel-limit-vp8-6320x6320.webp",
+        "jpeg-valid-at-pixel-limit-8000x5000-progressive-gray.jpg",
+        "png-bomb-1x40000000-gray.png",
+    ] {
+        let bytes = std::fs::read(dir.join(f)).unwrap();
+        assert_eq!(preprocess_stoppable(&bytes, &limits, &|| true).err(), Some(PreprocessError::Stopped), "{f}");
+        // A probe that turns true after k calls stops the image at some later point, never corrupts it:
+        // whatever k, the result is Stopped, or (k past the last check) the same tensor as without a probe.
+        let full = preprocess(&bytes, &limits).unwrap();
+        for k in [1usize, 2, 5, 20, 200, 5000] {
+            let calls = std::sync::atomic::AtomicUsize::new(0);
+            let probe = || calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= k;
+            match preprocess_stoppable(&bytes, &limits, &probe) {
+                Err(PreprocessError::Stopped) => {}
+                Ok(t) => assert!(t == full, "{f}: k = {k} gave another tensor"),
+                Err(e) => panic!("{f}: k = {k}: {e}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn a_probe_that_never_stops_changes_nothing() {
+    let bytes = rgb_png(1500, 700);
+    let probe_calls = std::sync::atomic::AtomicUsize::new(0);
+    let probe = || {
+        probe_calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        false
+    };
+    assert_eq!(preprocess_stoppable(&bytes, &LIMITS, &probe).unwrap(), preprocess(&bytes, &LIMITS).unwrap());
+    assert!(probe_calls.into_inner() >= 3, "the probe was not asked between stages");
+}

@@ -3,7 +3,7 @@
 use super::*;
 
 
-pub(super) fn decode_webp(bytes: &[u8], limits: &Limits) -> Result<Decoded> {
+pub(super) fn decode_webp(bytes: &[u8], limits: &Limits, stop: StopProbe) -> Result<Decoded> {
     // libwebp (Pillow) rejects a file shorter than its RIFF header claims;
     // image-webp would decode what is there.
     let riff_len = bytes
@@ -32,7 +32,7 @@ pub(super) fn decode_webp(bytes: &[u8], limits: &Limits) -> Result<Decoded> {
         }
     }
     let mut dec =
-        image::codecs::webp::WebPDecoder::new(Cursor::new(bytes)).map_err(image_err("WebP"))?;
+        image::codecs::webp::WebPDecoder::new(StopReader::new(bytes, stop)).map_err(image_err("WebP"))?;
     let (w, h) = dec.dimensions();
     check_pixels(w, h, limits)?;
     dec.set_limits(decoder_limits(limits))
