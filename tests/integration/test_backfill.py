@@ -292,7 +292,7 @@ class OneRegistryTest(unittest.TestCase):
                                      user_id text NOT NULL, start_time double precision, end_time double precision,
                                      thumbnail bytea, meta2 jsonb);
             INSERT INTO one_scenes (id, alt_id, video_id, user_id, thumbnail)
-                SELECT g, 100 + g, g % 2, 'u' || (g % 2), %s FROM generate_series(1, 4) g;
+                SELECT g, 100 + g, g %% 2, 'u' || (g %% 2), %s FROM generate_series(1, 4) g;
             ALTER TABLE one_scenes OWNER TO bf_owner;
             GRANT SELECT ON one_scenes TO bf_reader;
             """ % img(SMALL), cls.DB)
@@ -373,9 +373,12 @@ class OneRegistryTest(unittest.TestCase):
     def test_one_validation_for_adoption_and_registration(self):
         # The same checks, the same SQLSTATEs, whether a table is adopted or registered.
         rows("""
-            CREATE TABLE dup_key (id bigint, user_id text, thumbnail bytea);
-            CREATE TABLE null_key (id bigint UNIQUE, user_id text, thumbnail bytea);
-            CREATE TABLE any_vec (id bigint PRIMARY KEY, user_id text, thumbnail bytea, embedding_visual_clip vector);
+            CREATE TABLE dup_key (id bigint, user_id text, thumbnail bytea, embedding_visual_clip vector(512),
+                                  visual_clip_metadata jsonb);
+            CREATE TABLE null_key (id bigint UNIQUE, user_id text, thumbnail bytea, embedding_visual_clip vector(512),
+                                   visual_clip_metadata jsonb);
+            CREATE TABLE any_vec (id bigint PRIMARY KEY, user_id text, thumbnail bytea, embedding_visual_clip vector,
+                                  visual_clip_metadata jsonb);
             """, self.DB)
         try:
             adopt = ("SELECT clip_adopt_scene_table('%s', id_column => 'id', video_column => NULL, start_column => NULL, "
