@@ -18,10 +18,13 @@
 --     DEFINER wrapper of the owner's (docs/security.md). Every function is SECURITY INVOKER.
 --   * The registries have row-level security: a role sees and writes only the sources of tables it owns (or
 --     whose table is gone). clip_backfill_runs is written by clip_backfill only for a source the caller owns.
+--   * One registry: a source names a row of clip_scene_tables (sql/scene_schema.sql: the table, embedding
+--     column and column mapping, shared with the search) and clip_check_columns is the one validation.
 --   * clip_backfill(source => NULL) runs only the enabled sources whose table the caller owns ITSELF (not
 --     through a group), so a superuser's pg_cron job runs only the superuser's own tables.
---   * Column types are checked exactly (embedding vector(512), metadata jsonb) at registration and before
---     every run and status, so a retyped column cannot smuggle a cast into pg_clip's statements.
+--   * Column types are checked exactly (embedding vector(512), metadata jsonb; clip_check_columns) at
+--     registration and before every run and status, so a retyped column cannot smuggle a cast into pg_clip's
+--     statements.
 --   * clip_fetch_url is not executable by PUBLIC: GRANT it to the owners of tables with URL sources.
 --
 -- Layout: `-- @@ schema` (tables and types: migrated by hand in upgrade scripts) and `-- @@ code` (dropped
@@ -29,22 +32,23 @@
 
 -- @@ schema
 -- ---------------------------------------------------------------------------------------------------------
--- The registry.
+-- The sources: what to embed into which registered embedding column. The column mapping of the table (key,
+-- metadata, video and user columns) is the registry's (clip_scene_tables, one row per table and embedding
+-- column, shared with the search), which the foreign key points at; clip_backfill_source_config shows a
+-- source joined with its mapping.
 CREATE TABLE clip_backfill_sources (
     name             text        PRIMARY KEY CHECK (name <> ''),
     tbl              regclass    NOT NULL,
-    key_column       name        NOT NULL,
     source_column    name        NOT NULL,
     source_kind      text        NOT NULL CHECK (source_kind IN ('bytea', 'url', 'frames')),
     embedding_column name        NOT NULL DEFAULT 'embedding_visual_clip',
-    metadata_column  name        NOT NULL DEFAULT 'visual_clip_metadata',
-    video_column     name,
-    user_column      name,
     enabled          boolean     NOT NULL DEFAULT true,
     registered_by    name        NOT NULL DEFAULT current_user,
     registered_at    timestamptz NOT NULL DEFAULT now(),
     -- Two sources writing one embedding column would undo each other's work.
-    CONSTRAINT clip_backfill_sources_target_key UNIQUE (tbl, embedding_column)
+    CONSTRAINT clip_backfill_sources_target_key UNIQUE (tbl, embedding_column),
+    CONSTRAINT clip_backfill_sources_registry_fkey FOREIGN KEY (tbl, embedding_column)
+        REFERENCES clip_scene_tables (scene_table, embedding_column) ON DELETE CASCADE
 );
 SELECT pg_catalog.pg_extension_config_dump('clip_backfill_sources', '');
 REVOKE ALL ON clip_backfill_sources FROM PUBLIC;
@@ -72,6 +76,23 @@ CREATE INDEX clip_backfill_runs_source_idx ON clip_backfill_runs (source, id DES
 REVOKE ALL ON clip_backfill_runs FROM PUBLIC;
 GRANT SELECT, INSERT ON clip_backfill_runs TO PUBLIC;
 ALTER TABLE clip_backfill_runs ENABLE ROW LEVEL SECURITY;
+
+-- Rows of a source whose writes (the embedding AND the failure recorded in their metadata) were all
+-- suppressed, by a trigger returning NULL or a policy hiding the row: nothing in the row can record that it
+-- was tried, so without this it would be claimed again by every batch, forever. A row here is not claimed
+-- again until its source changes (the fingerprint of what was claimed differs) or a forced run started after
+-- it was suppressed; an entry goes when a later write of the row takes effect. Removed with its source; not
+-- dumped (a restored database tries such rows once more and records them again).
+CREATE TABLE clip_backfill_suppressed (
+    source        text        NOT NULL REFERENCES clip_backfill_sources (name) ON UPDATE CASCADE ON DELETE CASCADE,
+    row_key       text        NOT NULL,   -- the key column's value as text
+    fingerprint   text,                   -- clip_backfill_fingerprint_sql of the source when it was claimed
+    suppressed_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (source, row_key)
+);
+REVOKE ALL ON clip_backfill_suppressed FROM PUBLIC;
+GRANT SELECT, INSERT, UPDATE, DELETE ON clip_backfill_suppressed TO PUBLIC;
+ALTER TABLE clip_backfill_suppressed ENABLE ROW LEVEL SECURITY;
 
 -- What clip_backfill returns, one row per source.
 CREATE TYPE clip_backfill_result AS (
@@ -108,18 +129,21 @@ CREATE TYPE clip_backfill_status_row AS (
     problem                  text,
     stale_retrying           bigint,
     stale_failed_permanently bigint,
-    source_changed           bigint
+    source_changed           bigint,
+    suppressed               bigint
 );
 
 -- @@ code
 -- ---------------------------------------------------------------------------------------------------------
--- format_type() of a column, or NULL when the table or column does not exist.
-CREATE FUNCTION clip_backfill_coltype(tbl regclass, col name) RETURNS text
-LANGUAGE sql STABLE SECURITY INVOKER
-AS $fn$
-    SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_attribute a
-     WHERE a.attrelid = tbl AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped
-$fn$;
+-- A source with its registry row: the shape clip_backfill_sources had in 0.1.0 (user_column is the
+-- registry's tenant_column), which clip_register_source returns and the batch and status work on.
+-- security_invoker: read with the caller's privileges, so both tables' row-level security applies.
+CREATE VIEW clip_backfill_source_config WITH (security_invoker = true) AS
+    SELECT s.name, s.tbl, r.key_column, s.source_column, s.source_kind, s.embedding_column, r.metadata_column,
+           r.video_column, r.tenant_column AS user_column, s.enabled, s.registered_by, s.registered_at
+      FROM clip_backfill_sources s
+      JOIN clip_scene_tables r ON r.scene_table = s.tbl AND r.embedding_column = s.embedding_column;
+GRANT SELECT ON clip_backfill_source_config TO PUBLIC;
 
 -- Row-level security of the registries: the sources of tables the current role owns, and orphans.
 CREATE FUNCTION clip_backfill_source_visible(tbl regclass) RETURNS boolean
@@ -141,6 +165,15 @@ CREATE POLICY clip_backfill_runs_select ON clip_backfill_runs FOR SELECT TO PUBL
     USING (EXISTS (SELECT 1 FROM clip_backfill_sources s WHERE s.name = clip_backfill_runs.source));
 CREATE POLICY clip_backfill_runs_insert ON clip_backfill_runs FOR INSERT TO PUBLIC
     WITH CHECK (EXISTS (SELECT 1 FROM clip_backfill_sources s WHERE s.name = clip_backfill_runs.source
+                                 AND clip_owns_table(s.tbl)));
+-- Suppressed rows: visible with their source, written (by the batch, as the table's owner) only for a source
+-- whose table the writer owns.
+CREATE POLICY clip_backfill_suppressed_select ON clip_backfill_suppressed FOR SELECT TO PUBLIC
+    USING (EXISTS (SELECT 1 FROM clip_backfill_sources s WHERE s.name = clip_backfill_suppressed.source));
+CREATE POLICY clip_backfill_suppressed_write ON clip_backfill_suppressed FOR ALL TO PUBLIC
+    USING (EXISTS (SELECT 1 FROM clip_backfill_sources s WHERE s.name = clip_backfill_suppressed.source
+                            AND clip_owns_table(s.tbl)))
+    WITH CHECK (EXISTS (SELECT 1 FROM clip_backfill_sources s WHERE s.name = clip_backfill_suppressed.source
                                  AND clip_owns_table(s.tbl)));
 
 -- Access control on the registry beyond the policies: a registration is recorded under a role the writer
@@ -174,121 +207,17 @@ CREATE TRIGGER clip_backfill_runs_stamp BEFORE INSERT ON clip_backfill_runs
     FOR EACH ROW EXECUTE FUNCTION clip_backfill_runs_stamp();
 
 -- ---------------------------------------------------------------------------------------------------------
--- Full validation of a source, from the catalogs only (no table data is read, so no code of the table's
--- owner runs); returns it normalised (key_column defaulted to the single-column primary key, source_kind
--- inferred from the column type). Raises with SQLSTATEs: 42P01/42809/0A000 table, 42703 column, 42804 type,
--- 42P10 key not unique or nullable, 22023 bad kind. Types are exact: vector(512), jsonb (no domain, no
--- composite with a cast), bytea / text / varchar / bytea[] (or a domain over one) for the source.
-CREATE FUNCTION clip_backfill_validate(s clip_backfill_sources) RETURNS clip_backfill_sources
-LANGUAGE plpgsql STABLE SECURITY INVOKER
-AS $fn$
-DECLARE
-    v_col     name;
-    v_type    text;
-    v_base    regtype;
-    v_kind    text;
-    v_ok      boolean;
-BEGIN
-    IF s.name IS NULL OR s.name = '' THEN
-        RAISE EXCEPTION 'source name must not be empty' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    IF s.tbl IS NULL THEN
-        RAISE EXCEPTION 'tbl must not be NULL' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    PERFORM clip_check_table(s.tbl, 'backfilled');
-
-    -- The key: given, or the single-column primary key; must be unique (a valid, non-partial unique index)
-    -- and NOT NULL (a row with a NULL key could never be written back).
-    IF s.key_column IS NULL THEN
-        SELECT a.attname INTO s.key_column
-          FROM pg_catalog.pg_index i
-          JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
-         WHERE i.indrelid = s.tbl AND i.indisprimary AND i.indnkeyatts = 1;
-        IF s.key_column IS NULL THEN
-            RAISE EXCEPTION 'table % has no single-column primary key', s.tbl
-                USING ERRCODE = 'invalid_column_reference', HINT = 'Pass key_column => ''...''.';
-        END IF;
-    END IF;
-    IF s.source_column IS NULL OR s.embedding_column IS NULL OR s.metadata_column IS NULL THEN
-        RAISE EXCEPTION 'source_column, embedding_column and metadata_column must not be NULL'
-            USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    FOREACH v_col IN ARRAY ARRAY[s.key_column, s.source_column, s.embedding_column, s.metadata_column,
-                                 s.video_column, s.user_column] LOOP
-        CONTINUE WHEN v_col IS NULL;
-        IF clip_backfill_coltype(s.tbl, v_col) IS NULL THEN
-            RAISE EXCEPTION 'column "%" of relation % does not exist', v_col, s.tbl USING ERRCODE = 'undefined_column';
-        END IF;
-    END LOOP;
-    IF s.embedding_column IN (s.key_column, s.source_column, s.metadata_column)
-       OR s.metadata_column IN (s.key_column, s.source_column) THEN
-        RAISE EXCEPTION 'the embedding and metadata columns must be two columns distinct from the key and source columns'
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF NOT EXISTS (
-        SELECT 1 FROM pg_catalog.pg_index i
-          JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
-         WHERE i.indrelid = s.tbl AND i.indisunique AND i.indisvalid AND i.indnkeyatts = 1
-           AND i.indpred IS NULL AND i.indexprs IS NULL AND a.attname = s.key_column) THEN
-        RAISE EXCEPTION 'key column "%" of % is not unique', s.key_column, s.tbl
-            USING ERRCODE = 'invalid_column_reference',
-                  HINT = 'The key must have a primary key or a unique index of its own (one column, no predicate).';
-    END IF;
-    IF NOT (SELECT a.attnotnull FROM pg_catalog.pg_attribute a
-             WHERE a.attrelid = s.tbl AND a.attname = s.key_column AND NOT a.attisdropped) THEN
-        RAISE EXCEPTION 'key column "%" of % allows NULL', s.key_column, s.tbl
-            USING ERRCODE = 'invalid_column_reference',
-                  DETAIL = 'A row whose key is NULL could never be written back, and would stay pending forever.',
-                  HINT = format('ALTER TABLE %s ALTER COLUMN %I SET NOT NULL', s.tbl, s.key_column);
-    END IF;
-
-    -- Types, exactly.
-    SELECT a.atttypid = 'vector'::regtype AND a.atttypmod = 512, pg_catalog.format_type(a.atttypid, a.atttypmod)
-      INTO STRICT v_ok, v_type
-      FROM pg_catalog.pg_attribute a WHERE a.attrelid = s.tbl AND a.attname = s.embedding_column AND NOT a.attisdropped;
-    IF NOT v_ok THEN
-        RAISE EXCEPTION 'column "%" of relation % is of type %, expected vector(512)', s.embedding_column, s.tbl, v_type
-            USING ERRCODE = 'datatype_mismatch';
-    END IF;
-    SELECT a.atttypid = 'jsonb'::regtype, pg_catalog.format_type(a.atttypid, a.atttypmod)
-      INTO STRICT v_ok, v_type
-      FROM pg_catalog.pg_attribute a WHERE a.attrelid = s.tbl AND a.attname = s.metadata_column AND NOT a.attisdropped;
-    IF NOT v_ok THEN
-        RAISE EXCEPTION 'column "%" of relation % is of type %, expected jsonb', s.metadata_column, s.tbl, v_type
-            USING ERRCODE = 'datatype_mismatch';
-    END IF;
-    -- The source column's type, through domains, decides (or checks) the kind.
-    SELECT CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END::regtype,
-           pg_catalog.format_type(a.atttypid, a.atttypmod)
-      INTO v_base, v_type
-      FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
-     WHERE a.attrelid = s.tbl AND a.attname = s.source_column AND NOT a.attisdropped;
-    v_kind := CASE WHEN v_base = 'bytea'::regtype THEN 'bytea'
-                   WHEN v_base IN ('text'::regtype, 'character varying'::regtype) THEN 'url'
-                   WHEN v_base = 'bytea[]'::regtype THEN 'frames' END;
-    IF s.source_kind IS NOT NULL AND s.source_kind NOT IN ('bytea', 'url', 'frames') THEN
-        RAISE EXCEPTION 'invalid source_kind "%"', s.source_kind
-            USING ERRCODE = 'invalid_parameter_value', HINT = 'One of: bytea, url, frames (or NULL to infer it).';
-    END IF;
-    IF v_kind IS NULL OR v_kind <> coalesce(s.source_kind, v_kind) THEN
-        RAISE EXCEPTION 'column "%" of relation % is of type %, which cannot be a % source',
-                        s.source_column, s.tbl, v_type, coalesce(s.source_kind, 'backfill')
-            USING ERRCODE = 'datatype_mismatch',
-                  HINT = 'bytea: an encoded image; text/varchar: an http(s) URL; bytea[]: the frames of a multi-frame scene.';
-    END IF;
-    s.source_kind := v_kind;
-    RETURN s;
-END
-$fn$;
-
--- ---------------------------------------------------------------------------------------------------------
--- Registers (or re-registers, replacing the columns) a source. Returns the registry row. Only a superuser or
--- a role with the privileges of the table's owner may register a table: every run and status of the source
--- runs as that owner.
+-- Registers (or re-registers) a source: what to embed (source_column, source_kind) into which embedding
+-- column. The column mapping is the registry's: on an adopted table (or a column registered before) the key,
+-- metadata, video and user columns are the registry row's, and one given explicitly must agree with it
+-- (22023 otherwise: one table, one mapping); on a table pg_clip does not know yet, a registry row is created
+-- for backfill only (adopted_at NULL) with the given mapping, and a re-registration replaces it. Returns the
+-- source joined with its mapping. Only a superuser or a role with the privileges of the table's owner may
+-- register a table: every run and status of the source runs as that owner.
 CREATE FUNCTION clip_register_source(
     name             text,
     tbl              regclass,
-    key_column       name,                                   -- NULL: the single-column primary key
+    key_column       name,                                   -- NULL: the registry's, or the single-column primary key
     source_column    name,
     source_kind      text    DEFAULT NULL,                   -- 'bytea' | 'url' | 'frames'; NULL: from the type
     embedding_column name    DEFAULT 'embedding_visual_clip',
@@ -296,68 +225,131 @@ CREATE FUNCTION clip_register_source(
     video_column     name    DEFAULT NULL,                   -- enables clip_backfill(video_id => ...)
     user_column      name    DEFAULT NULL,                   -- enables clip_backfill(user_id => ...)
     enabled          boolean DEFAULT true                    -- false: skipped by clip_backfill(source => NULL)
-) RETURNS clip_backfill_sources
+) RETURNS clip_backfill_source_config
 LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 AS $fn$
 DECLARE
-    s       clip_backfill_sources;
+    v_name  text := clip_register_source.name;
+    v_tbl   regclass := clip_register_source.tbl;
+    v_key   name := clip_register_source.key_column;
+    v_src   name := clip_register_source.source_column;
+    v_kind  text := lower(clip_register_source.source_kind);
+    v_emb   name := clip_register_source.embedding_column;
+    v_meta  name := clip_register_source.metadata_column;
+    v_video name := clip_register_source.video_column;
+    v_user  name := clip_register_source.user_column;
+    v_reg   clip_scene_tables;
+    v_old   clip_backfill_sources;
     v_other text;
+    v_diff  text[] := '{}';
+    v_out   clip_backfill_source_config;
 BEGIN
-    s.name := clip_register_source.name;
-    s.tbl := clip_register_source.tbl;
-    s.key_column := clip_register_source.key_column;
-    s.source_column := clip_register_source.source_column;
-    s.source_kind := lower(clip_register_source.source_kind);
-    s.embedding_column := clip_register_source.embedding_column;
-    s.metadata_column := clip_register_source.metadata_column;
-    s.video_column := clip_register_source.video_column;
-    s.user_column := clip_register_source.user_column;
-    s.enabled := coalesce(clip_register_source.enabled, true);
-    s := clip_backfill_validate(s);
-    PERFORM clip_assert_may_act_as_owner(s.tbl, 'register it as a backfill source');
+    IF v_name IS NULL OR v_name = '' THEN
+        RAISE EXCEPTION 'source name must not be empty' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF v_tbl IS NULL THEN
+        RAISE EXCEPTION 'tbl must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF v_src IS NULL OR v_emb IS NULL OR v_meta IS NULL THEN
+        RAISE EXCEPTION 'source_column, embedding_column and metadata_column must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM clip_check_table(v_tbl, 'backfilled');
 
-    -- A registration whose table is gone (or a 0.1.0 registration of a temporary table) holds no name.
-    DELETE FROM clip_backfill_sources r WHERE r.name = s.name AND clip_registry_orphan(r.tbl);
-
-    SELECT r.name INTO v_other FROM clip_backfill_sources r
-     WHERE r.tbl = s.tbl AND r.embedding_column = s.embedding_column AND r.name <> s.name;
-    IF v_other IS NOT NULL THEN
-        RAISE EXCEPTION 'column "%" of % is already filled by backfill source "%"', s.embedding_column, s.tbl, v_other
-            USING ERRCODE = 'duplicate_object', HINT = 'Unregister that source first, or use another embedding column.';
+    -- The registry row of the column, if any (visible: the caller must own the table anyway).
+    SELECT r.* INTO v_reg FROM clip_scene_tables r
+     WHERE r.scene_table = v_tbl AND r.embedding_column = v_emb AND NOT clip_registry_orphan(r.scene_table);
+    IF FOUND AND v_reg.adopted_at IS NOT NULL THEN
+        IF v_key IS NOT NULL AND v_key <> v_reg.key_column THEN
+            v_diff := v_diff || format('key_column %I (the table''s is %I)', v_key, v_reg.key_column);
+        END IF;
+        IF v_meta <> v_reg.metadata_column THEN
+            v_diff := v_diff || format('metadata_column %I (the table''s is %I)', v_meta, v_reg.metadata_column);
+        END IF;
+        IF v_video IS NOT NULL AND v_video IS DISTINCT FROM v_reg.video_column THEN
+            v_diff := v_diff || format('video_column %I (the table''s is %s)', v_video, coalesce(quote_ident(v_reg.video_column), 'none'));
+        END IF;
+        IF v_user IS NOT NULL AND v_user IS DISTINCT FROM v_reg.tenant_column THEN
+            v_diff := v_diff || format('user_column %I (the table''s tenant column is %I)', v_user, v_reg.tenant_column);
+        END IF;
+        IF cardinality(v_diff) > 0 THEN
+            RAISE EXCEPTION '% is adopted with another column mapping: %', v_tbl, array_to_string(v_diff, ', ')
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Pass NULL for these columns to use the adopted table''s (clip_scene_tables).';
+        END IF;
+        v_key := v_reg.key_column;
+        v_video := v_reg.video_column;
+        v_user := v_reg.tenant_column;
     END IF;
 
+    SELECT c.key_column, c.source_kind INTO v_key, v_kind
+      FROM clip_check_columns(v_tbl, 'backfilled', v_key, v_emb, v_meta, tenant_column => v_user,
+                              video_column => v_video, source_column => v_src, source_kind => v_kind) c;
+    PERFORM clip_assert_may_act_as_owner(v_tbl, 'register it as a backfill source');
+
+    -- A registration whose table is gone (or a 0.1.0 registration of a temporary table) holds no name.
+    DELETE FROM clip_backfill_sources r WHERE r.name = v_name AND clip_registry_orphan(r.tbl);
+
+    SELECT r.name INTO v_other FROM clip_backfill_sources r
+     WHERE r.tbl = v_tbl AND r.embedding_column = v_emb AND r.name <> v_name;
+    IF v_other IS NOT NULL THEN
+        RAISE EXCEPTION 'column "%" of % is already filled by backfill source "%"', v_emb, v_tbl, v_other
+            USING ERRCODE = 'duplicate_object', HINT = 'Unregister that source first, or use another embedding column.';
+    END IF;
+    SELECT r.* INTO v_old FROM clip_backfill_sources r WHERE r.name = v_name;
+
     BEGIN
-        INSERT INTO clip_backfill_sources AS r
-               (name, tbl, key_column, source_column, source_kind, embedding_column, metadata_column,
-                video_column, user_column, enabled, registered_by)
-        VALUES (s.name, s.tbl, s.key_column, s.source_column, s.source_kind, s.embedding_column, s.metadata_column,
-                s.video_column, s.user_column, s.enabled, current_user)
+        -- The mapping: a new backfill-only row, or the replaced mapping of one; an adopted row is left alone.
+        INSERT INTO clip_scene_tables AS r (scene_table, key_column, tenant_column, video_column, embedding_column,
+                                            metadata_column, adopted_at)
+        VALUES (v_tbl, v_key, v_user, v_video, v_emb, v_meta, NULL)
+        ON CONFLICT ON CONSTRAINT clip_scene_tables_pkey DO UPDATE
+           SET key_column = EXCLUDED.key_column, tenant_column = EXCLUDED.tenant_column,
+               video_column = EXCLUDED.video_column, metadata_column = EXCLUDED.metadata_column
+         WHERE r.adopted_at IS NULL;
+        INSERT INTO clip_backfill_sources AS r (name, tbl, source_column, source_kind, embedding_column, enabled,
+                                                registered_by)
+        VALUES (v_name, v_tbl, v_src, v_kind, v_emb, coalesce(clip_register_source.enabled, true), current_user)
         ON CONFLICT ON CONSTRAINT clip_backfill_sources_pkey DO UPDATE
-           SET tbl = EXCLUDED.tbl, key_column = EXCLUDED.key_column, source_column = EXCLUDED.source_column,
-               source_kind = EXCLUDED.source_kind, embedding_column = EXCLUDED.embedding_column,
-               metadata_column = EXCLUDED.metadata_column, video_column = EXCLUDED.video_column,
-               user_column = EXCLUDED.user_column, enabled = EXCLUDED.enabled,
-               registered_by = current_user, registered_at = now()
-        RETURNING r.* INTO s;
+           SET tbl = EXCLUDED.tbl, source_column = EXCLUDED.source_column, source_kind = EXCLUDED.source_kind,
+               embedding_column = EXCLUDED.embedding_column, enabled = EXCLUDED.enabled,
+               registered_by = current_user, registered_at = now();
     EXCEPTION WHEN insufficient_privilege THEN
         -- The name belongs to a source on a table the caller does not own (row-level security).
-        RAISE EXCEPTION 'backfill source name "%" is taken', s.name
+        RAISE EXCEPTION 'backfill source name "%" is taken', v_name
             USING ERRCODE = 'duplicate_object', HINT = 'Choose another name.';
     WHEN unique_violation THEN
-        RAISE EXCEPTION 'column "%" of % is already filled by another backfill source', s.embedding_column, s.tbl
+        RAISE EXCEPTION 'column "%" of % is already filled by another backfill source', v_emb, v_tbl
             USING ERRCODE = 'duplicate_object', HINT = 'Unregister that source first, or use another embedding column.';
     END;
-    RETURN s;
+    -- What was suppressed under the previous registration says nothing about this one.
+    DELETE FROM clip_backfill_suppressed x WHERE x.source = v_name;
+    -- The previous registration's column, if it moved, keeps no backfill-only registry row.
+    IF v_old.name IS NOT NULL AND (v_old.tbl, v_old.embedding_column) IS DISTINCT FROM (v_tbl, v_emb) THEN
+        DELETE FROM clip_scene_tables r
+         WHERE r.scene_table = v_old.tbl AND r.embedding_column = v_old.embedding_column AND r.adopted_at IS NULL;
+    END IF;
+    SELECT c.* INTO v_out FROM clip_backfill_source_config c WHERE c.name = v_name;
+    RETURN v_out;
 END
 $fn$;
 
--- Removes a registration and its run log (the embeddings and metadata in the table stay). True if removed.
+-- Removes a registration, its run log and its registry row if that existed for backfill only (the
+-- embeddings and metadata in the table stay; an adopted table stays adopted). True if removed.
 CREATE FUNCTION clip_unregister_source(name text) RETURNS boolean
 LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 AS $fn$
+DECLARE
+    v_tbl regclass;
+    v_emb name;
 BEGIN
-    DELETE FROM clip_backfill_sources r WHERE r.name = clip_unregister_source.name;
-    RETURN FOUND;
+    DELETE FROM clip_backfill_sources r WHERE r.name = clip_unregister_source.name
+    RETURNING r.tbl, r.embedding_column INTO v_tbl, v_emb;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    DELETE FROM clip_scene_tables r WHERE r.scene_table = v_tbl AND r.embedding_column = v_emb AND r.adopted_at IS NULL;
+    RETURN true;
 END
 $fn$;
 
@@ -458,7 +450,7 @@ CREATE FUNCTION clip_backfill_source_batch_as_owner(tbl regclass, args jsonb) RE
 LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 AS $fn$
 DECLARE
-    s            clip_backfill_sources := jsonb_populate_record(NULL::clip_backfill_sources, args->'source');
+    s            clip_backfill_source_config := jsonb_populate_record(NULL::clip_backfill_source_config, args->'source');
     p_ident      jsonb := args->'ident';
     p_batch      integer := (args->>'batch')::integer;
     p_dry_run    boolean := coalesce((args->>'dry_run')::boolean, false);
@@ -519,6 +511,7 @@ DECLARE
     v_w_fps      text[];
     v_f_keys     text[];
     v_f_meta     jsonb[];
+    v_f_fps      text[];
     processed    bigint := 0;
     succeeded    bigint := 0;
     failed       bigint := 0;
@@ -529,7 +522,10 @@ BEGIN
         RAISE EXCEPTION 'pg_clip internal error: batch of source "%" called for table %', s.name, tbl
             USING ERRCODE = 'internal_error';
     END IF;
-    s := clip_backfill_validate(s);   -- again, as the owner, right before the claim
+    -- Again, as the owner, right before the claim.
+    PERFORM clip_check_columns(s.tbl, 'backfilled', s.key_column, s.embedding_column, s.metadata_column,
+                               tenant_column => s.user_column, video_column => s.video_column,
+                               source_column => s.source_column, source_kind => s.source_kind);
     IF v_max < 1 THEN v_max := 1; END IF;
     -- pg_clip's own maintenance as the owner: exempt from the owner's FORCEd tenant policy, for this call only.
     PERFORM pg_catalog.set_config('pg_clip.maintenance_table', (tbl)::oid::text, true);
@@ -546,16 +542,27 @@ BEGIN
     v_emb := quote_ident(s.embedding_column);
     v_meta := quote_ident(s.metadata_column);
     v_src := quote_ident(s.source_column);
-    v_keytype := clip_backfill_coltype(s.tbl, s.key_column);
+    v_keytype := clip_column_type(s.tbl, s.key_column);
     v_fp_sql := clip_backfill_fingerprint_sql(s.source_kind, v_src);
     v_fp_key := clip_backfill_fingerprint_key(s.source_kind);
     v_has_src := format('%s IS NOT NULL AND %I IS NOT NULL', v_src, s.key_column)
               || CASE WHEN s.source_kind = 'frames' THEN format(' AND cardinality(%s) > 0', v_src) ELSE '' END;
     IF p_video_id IS NOT NULL THEN
-        v_filter := v_filter || format(' AND %I = $1::%s', s.video_column, clip_backfill_coltype(s.tbl, s.video_column));
+        v_filter := v_filter || format(' AND %I = $1::%s', s.video_column, clip_column_type(s.tbl, s.video_column));
     END IF;
     IF p_user_id IS NOT NULL THEN
-        v_filter := v_filter || format(' AND %I = $2::%s', s.user_column, clip_backfill_coltype(s.tbl, s.user_column));
+        v_filter := v_filter || format(' AND %I = $2::%s', s.user_column, clip_column_type(s.tbl, s.user_column));
+    END IF;
+    -- Rows whose every write was suppressed (clip_backfill_suppressed) wait for a change of their source, or
+    -- for a forced run that started after they were suppressed. The columns are qualified (alias clip_t):
+    -- the table may have columns named like clip_backfill_suppressed's.
+    IF EXISTS (SELECT 1 FROM clip_backfill_suppressed x WHERE x.source = s.name) THEN
+        v_filter := v_filter || format(' AND NOT EXISTS (SELECT 1 FROM clip_backfill_suppressed clip_x'
+                                       ' WHERE clip_x.source = $6 AND clip_x.row_key = clip_t.%I::text AND %s)',
+                                       s.key_column,
+                                       CASE WHEN p_force THEN 'clip_x.suppressed_at >= $3'
+                                            ELSE format('clip_x.fingerprint IS NOT DISTINCT FROM %s',
+                                                        clip_backfill_fingerprint_sql(s.source_kind, 'clip_t.' || v_src)) END);
     END IF;
     -- A changed source: the row remembers a fingerprint (rows embedded before 0.2.0 do not) that differs.
     v_changed := format('(%1$s ? %2$L AND %1$s->>%2$L IS DISTINCT FROM %3$s)', v_meta, v_fp_key, v_fp_sql);
@@ -586,11 +593,11 @@ BEGIN
 
     IF p_dry_run THEN
         EXECUTE format('SELECT count(*), count(*) FILTER (WHERE had) FROM ('
-                       '(SELECT false AS had FROM %1$s WHERE %2$s%4$s LIMIT $5)'
-                       ' UNION ALL (SELECT true FROM %1$s WHERE %3$s%4$s LIMIT $5) LIMIT $5) c',
+                       '(SELECT false AS had FROM %1$s AS clip_t WHERE %2$s%4$s LIMIT $5)'
+                       ' UNION ALL (SELECT true FROM %1$s AS clip_t WHERE %3$s%4$s LIMIT $5) LIMIT $5) c',
                        s.tbl, v_missing, v_stale, v_filter)
            INTO processed, regenerated
-           USING p_video_id, p_user_id, p_force_before, v_model, p_batch;
+           USING p_video_id, p_user_id, p_force_before, v_model, p_batch, s.name;
         RETURN jsonb_build_object('processed', processed, 'succeeded', 0, 'failed', 0, 'suppressed', 0,
                                   'skipped', processed, 'regenerated', regenerated);
     END IF;
@@ -602,11 +609,11 @@ BEGIN
                      CASE WHEN s.source_kind = 'bytea' THEN v_src || '::bytea' ELSE 'NULL::bytea' END,
                      CASE WHEN s.source_kind = 'url' THEN v_src || '::text' ELSE 'NULL::text' END,
                      v_meta, v_emb, v_fp_sql);
-    v_sql := format('SELECT * FROM (SELECT %1$s FROM %2$s WHERE %3$s%5$s LIMIT $5 FOR NO KEY UPDATE SKIP LOCKED) m'
-                    ' UNION ALL SELECT * FROM (SELECT %1$s FROM %2$s WHERE %4$s%5$s LIMIT $5 FOR NO KEY UPDATE SKIP LOCKED) s'
+    v_sql := format('SELECT * FROM (SELECT %1$s FROM %2$s AS clip_t WHERE %3$s%5$s LIMIT $5 FOR NO KEY UPDATE OF clip_t SKIP LOCKED) m'
+                    ' UNION ALL SELECT * FROM (SELECT %1$s FROM %2$s AS clip_t WHERE %4$s%5$s LIMIT $5 FOR NO KEY UPDATE OF clip_t SKIP LOCKED) s'
                     ' LIMIT $5',
                     v_cols, s.tbl, v_missing, v_stale, v_filter);
-    FOR r IN EXECUTE v_sql USING p_video_id, p_user_id, p_force_before, v_model, p_batch LOOP
+    FOR r IN EXECUTE v_sql USING p_video_id, p_user_id, p_force_before, v_model, p_batch, s.name LOOP
         v_keys := array_append(v_keys, r.k);
         v_prev := array_append(v_prev, r.meta);
         v_had := array_append(v_had, r.had);
@@ -780,8 +787,9 @@ BEGIN
            coalesce(array_agg(v_out_meta[i] ORDER BY i), '{}'), coalesce(array_agg(v_fps[i] ORDER BY i), '{}')
       INTO v_w_keys, v_w_emb, v_w_meta, v_w_fps
       FROM generate_series(1, v_n) i WHERE v_out_emb[i] IS NOT NULL;
-    SELECT coalesce(array_agg(v_keys[i] ORDER BY i), '{}'), coalesce(array_agg(v_out_meta[i] ORDER BY i), '{}')
-      INTO v_f_keys, v_f_meta
+    SELECT coalesce(array_agg(v_keys[i] ORDER BY i), '{}'), coalesce(array_agg(v_out_meta[i] ORDER BY i), '{}'),
+           coalesce(array_agg(v_fps[i] ORDER BY i), '{}')
+      INTO v_f_keys, v_f_meta, v_f_fps
       FROM generate_series(1, v_n) i WHERE v_out_emb[i] IS NULL;
     EXECUTE format('WITH w AS (UPDATE %1$s AS t SET %2$s = u.e, %3$s = u.m'
                    '  FROM unnest($1::text[], $2::vector[], $3::jsonb[], $4::text[]) AS u(k, e, m, fp)'
@@ -797,6 +805,7 @@ BEGIN
     FOR v_i IN 1 .. v_n LOOP
         IF v_out_emb[v_i] IS NOT NULL AND NOT v_keys[v_i] = ANY (v_written) THEN
             v_f_keys := v_f_keys || v_keys[v_i];
+            v_f_fps := v_f_fps || v_fps[v_i];
             v_f_meta := v_f_meta || clip_backfill_failed_meta(v_prev[v_i], v_had[v_i],
                 clip_backfill_failure(s.name, 'write', '02000',
                     'the UPDATE of the row did not take effect (a trigger returned NULL, a row-level security policy hid the row, or the source changed)',
@@ -810,6 +819,14 @@ BEGIN
        INTO v_recorded USING v_f_keys, v_f_meta;
     failed := v_n - succeeded;
     suppressed := cardinality(v_f_keys) - cardinality(v_recorded);
+    -- Rows where nothing could be written are remembered, with the fingerprint of what was claimed, so that
+    -- the next batches do not claim them again; a row any write reached is forgotten.
+    IF suppressed > 0 THEN
+        INSERT INTO clip_backfill_suppressed AS x (source, row_key, fingerprint, suppressed_at)
+        SELECT s.name, u.k, u.fp, now() FROM unnest(v_f_keys, v_f_fps) AS u(k, fp) WHERE NOT u.k = ANY (v_recorded)
+        ON CONFLICT (source, row_key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, suppressed_at = EXCLUDED.suppressed_at;
+    END IF;
+    DELETE FROM clip_backfill_suppressed x WHERE x.source = s.name AND x.row_key = ANY (v_written || v_recorded);
     RETURN jsonb_build_object('processed', processed, 'succeeded', succeeded, 'failed', failed,
                               'suppressed', suppressed, 'skipped', 0, 'regenerated', regenerated);
 END
@@ -830,8 +847,7 @@ DECLARE
     v_ident   jsonb;
     v_me      oid := (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = current_user);
     v_before  timestamptz := coalesce(p_force_before, now());
-    s         clip_backfill_sources;
-    v_ok      clip_backfill_sources;
+    s         clip_backfill_source_config;
     v_started timestamptz;
     v_res     jsonb;
     v_code    text;
@@ -850,7 +866,7 @@ BEGIN
     v_ident := clip_image_model_identity();
 
     FOR s IN
-        SELECT r.* FROM clip_backfill_sources r
+        SELECT r.* FROM clip_backfill_source_config r
          WHERE (p_source IS NOT NULL AND r.name = p_source)
             OR (p_source IS NULL AND r.enabled
                 AND EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = r.tbl AND c.relowner = v_me))
@@ -858,21 +874,25 @@ BEGIN
     LOOP
         -- Re-validate every time (columns may have been dropped or retyped); a named source raises.
         IF p_source IS NOT NULL THEN
-            v_ok := clip_backfill_validate(s);
+            PERFORM clip_check_columns(s.tbl, 'backfilled', s.key_column, s.embedding_column, s.metadata_column,
+                                       tenant_column => s.user_column, video_column => s.video_column,
+                                       source_column => s.source_column, source_kind => s.source_kind);
             PERFORM clip_assert_may_act_as_owner(s.tbl, 'backfill it');
         ELSE
             BEGIN
-                v_ok := clip_backfill_validate(s);
+                PERFORM clip_check_columns(s.tbl, 'backfilled', s.key_column, s.embedding_column, s.metadata_column,
+                                           tenant_column => s.user_column, video_column => s.video_column,
+                                           source_column => s.source_column, source_kind => s.source_kind);
             EXCEPTION WHEN OTHERS THEN
                 GET STACKED DIAGNOSTICS v_code = RETURNED_SQLSTATE, v_msg = MESSAGE_TEXT;
                 RAISE WARNING 'skipping backfill source "%": % (SQLSTATE %)', s.name, v_msg, v_code;
                 CONTINUE;
             END;
         END IF;
-        IF (p_video_id IS NOT NULL AND v_ok.video_column IS NULL) OR (p_user_id IS NOT NULL AND v_ok.user_column IS NULL) THEN
+        IF (p_video_id IS NOT NULL AND s.video_column IS NULL) OR (p_user_id IS NOT NULL AND s.user_column IS NULL) THEN
             IF p_source IS NOT NULL THEN
                 RAISE EXCEPTION 'backfill source "%" has no % column to filter on', s.name,
-                                CASE WHEN p_video_id IS NOT NULL AND v_ok.video_column IS NULL THEN 'video' ELSE 'user' END
+                                CASE WHEN p_video_id IS NOT NULL AND s.video_column IS NULL THEN 'video' ELSE 'user' END
                     USING ERRCODE = 'invalid_parameter_value',
                           HINT = 'Re-register it with video_column => ... / user_column => ....';
             END IF;
@@ -883,9 +903,9 @@ BEGIN
         v_started := clock_timestamp();
         v_res := NULL;
         IF p_source IS NOT NULL THEN
-            v_res := clip_as_table_owner((v_ok.tbl)::oid,
+            v_res := clip_as_table_owner((s.tbl)::oid,
                          ('clip_backfill_source_batch_as_owner(regclass,jsonb)'::regprocedure)::oid,
-                         jsonb_build_object('source', to_jsonb(v_ok), 'ident', v_ident, 'batch', p_batch,
+                         jsonb_build_object('source', to_jsonb(s), 'ident', v_ident, 'batch', p_batch,
                                             'dry_run', coalesce(p_dry_run, false), 'video_id', p_video_id,
                                             'user_id', p_user_id, 'force', coalesce(p_force, false),
                                             'force_before', v_before));
@@ -893,9 +913,9 @@ BEGIN
             -- One source's failure does not stop the others (its batch is rolled back); a configuration
             -- error (the model) would fail every source, so it fails the call.
             BEGIN
-                v_res := clip_as_table_owner((v_ok.tbl)::oid,
+                v_res := clip_as_table_owner((s.tbl)::oid,
                              ('clip_backfill_source_batch_as_owner(regclass,jsonb)'::regprocedure)::oid,
-                             jsonb_build_object('source', to_jsonb(v_ok), 'ident', v_ident, 'batch', p_batch,
+                             jsonb_build_object('source', to_jsonb(s), 'ident', v_ident, 'batch', p_batch,
                                                 'dry_run', coalesce(p_dry_run, false), 'video_id', p_video_id,
                                                 'user_id', p_user_id, 'force', coalesce(p_force, false),
                                                 'force_before', v_before));
@@ -1028,7 +1048,7 @@ CREATE FUNCTION clip_backfill_status_as_owner(tbl regclass, args jsonb) RETURNS 
 LANGUAGE plpgsql STABLE SECURITY INVOKER
 AS $fn$
 DECLARE
-    s          clip_backfill_sources := jsonb_populate_record(NULL::clip_backfill_sources, args->'source');
+    s          clip_backfill_source_config := jsonb_populate_record(NULL::clip_backfill_source_config, args->'source');
     v_model    jsonb := nullif(args->'model', 'null'::jsonb);
     v_emb      text;
     v_meta     text;
@@ -1038,12 +1058,15 @@ DECLARE
     v_changed  text;
     v_res      jsonb;
     v_failures jsonb;
+    v_supp     jsonb;
 BEGIN
     IF s.tbl IS DISTINCT FROM tbl THEN
         RAISE EXCEPTION 'pg_clip internal error: status of source "%" called for table %', s.name, tbl
             USING ERRCODE = 'internal_error';
     END IF;
-    s := clip_backfill_validate(s);
+    PERFORM clip_check_columns(s.tbl, 'backfilled', s.key_column, s.embedding_column, s.metadata_column,
+                               tenant_column => s.user_column, video_column => s.video_column,
+                               source_column => s.source_column, source_kind => s.source_kind);
     PERFORM pg_catalog.set_config('pg_clip.maintenance_table', (tbl)::oid::text, true);
     v_emb := quote_ident(s.embedding_column);
     v_meta := quote_ident(s.metadata_column);
@@ -1082,7 +1105,23 @@ BEGIN
         '         GROUP BY 1) g',
         v_emb, v_meta, s.tbl)
        INTO v_failures;
-    RETURN v_res || jsonb_build_object('failures', v_failures);
+    -- Rows whose every write was suppressed and whose source has not changed since: not claimed again, so
+    -- not pending either (suppressed_pending: those that would otherwise count as pending).
+    IF EXISTS (SELECT 1 FROM clip_backfill_suppressed x WHERE x.source = s.name) THEN
+        EXECUTE format(
+            'SELECT jsonb_build_object(''suppressed'', count(*), ''suppressed_pending'', count(*) FILTER (WHERE t.%1$s IS NULL'
+            '        AND NOT coalesce(t.%2$s @> ''{"status": "failed_permanently"}'', false)'
+            '        AND NOT (coalesce(t.%2$s @> ''{"status": "failed"}'', false)'
+            '                 AND coalesce((t.%2$s->>''next_retry_at'')::timestamptz, ''-infinity'') > now())))'
+            '  FROM clip_backfill_suppressed x JOIN %3$s AS t ON t.%4$I = x.row_key::%5$s'
+            ' WHERE x.source = $1 AND x.fingerprint IS NOT DISTINCT FROM %6$s',
+            v_emb, v_meta, s.tbl, s.key_column, clip_column_type(s.tbl, s.key_column),
+            clip_backfill_fingerprint_sql(s.source_kind, 't.' || v_src))
+           INTO v_supp USING s.name;
+    ELSE
+        v_supp := '{"suppressed": 0, "suppressed_pending": 0}';
+    END IF;
+    RETURN v_res || v_supp || jsonb_build_object('failures', v_failures);
 END
 $fn$;
 
@@ -1094,12 +1133,11 @@ CREATE FUNCTION clip_backfill_status(source text DEFAULT NULL) RETURNS SETOF cli
 LANGUAGE plpgsql STABLE SECURITY INVOKER
 AS $fn$
 DECLARE
-    s          clip_backfill_sources;
+    s          clip_backfill_source_config;
     o          clip_backfill_status_row;
     v_ident    jsonb;
     v_model    jsonb;
     v_mproblem text;
-    v_ok       clip_backfill_sources;
     v_res      jsonb;
 BEGIN
     IF clip_backfill_status.source IS NOT NULL
@@ -1113,7 +1151,7 @@ BEGIN
     EXCEPTION WHEN OTHERS THEN
         v_mproblem := 'image model unavailable: ' || SQLERRM;
     END;
-    FOR s IN SELECT r.* FROM clip_backfill_sources r
+    FOR s IN SELECT r.* FROM clip_backfill_source_config r
               WHERE clip_backfill_status.source IS NULL OR r.name = clip_backfill_status.source ORDER BY r.name LOOP
         o := NULL;
         o.source := s.name; o.table_name := s.tbl; o.source_kind := s.source_kind; o.enabled := s.enabled;
@@ -1122,19 +1160,24 @@ BEGIN
         SELECT x.finished_at, to_jsonb(x) - 'id' - 'source' INTO o.last_run_at, o.last_run
           FROM clip_backfill_runs x WHERE x.source = s.name ORDER BY x.id DESC LIMIT 1;
         BEGIN
-            v_ok := clip_backfill_validate(s);
+            PERFORM clip_check_columns(s.tbl, 'backfilled', s.key_column, s.embedding_column, s.metadata_column,
+                                       tenant_column => s.user_column, video_column => s.video_column,
+                                       source_column => s.source_column, source_kind => s.source_kind);
             PERFORM clip_assert_may_act_as_owner(s.tbl, 'read its backfill status');
-            v_res := clip_as_table_owner((v_ok.tbl)::oid,
+            v_res := clip_as_table_owner((s.tbl)::oid,
                                          ('clip_backfill_status_as_owner(regclass,jsonb)'::regprocedure)::oid,
-                                         jsonb_build_object('source', to_jsonb(v_ok), 'model', v_model));
+                                         jsonb_build_object('source', to_jsonb(s), 'model', v_model));
             o.total_rows := (v_res->>'total_rows')::bigint;
             o.embedded := (v_res->>'embedded')::bigint;
             o.without_embedding := o.total_rows - o.embedded;
             o.no_source := (v_res->>'no_source')::bigint;
             o.failed_permanently := (v_res->>'failed_permanently')::bigint;
             o.failed_retrying := (v_res->>'due')::bigint + (v_res->>'waiting')::bigint;
-            -- Eligible for the next run: no embedding, something to embed, not failed-and-waiting/given up.
-            o.pending := o.without_embedding - o.no_source - (v_res->>'waiting')::bigint - o.failed_permanently;
+            -- Eligible for the next run: no embedding, something to embed, not failed-and-waiting/given up,
+            -- not suppressed.
+            o.suppressed := (v_res->>'suppressed')::bigint;
+            o.pending := o.without_embedding - o.no_source - (v_res->>'waiting')::bigint - o.failed_permanently
+                         - (v_res->>'suppressed_pending')::bigint;
             o.source_changed := (v_res->>'source_changed')::bigint;
             o.stale_retrying := (v_res->>'stale_retrying')::bigint;
             o.stale_failed_permanently := (v_res->>'stale_failed_permanently')::bigint;
@@ -1163,22 +1206,23 @@ REVOKE ALL ON FUNCTION clip_backfill_status_as_owner(regclass, jsonb) FROM PUBLI
 REVOKE ALL ON FUNCTION clip_fetch_url(text) FROM PUBLIC;
 
 COMMENT ON TABLE clip_backfill_sources IS
-    'pg_clip: one row per backfill source (what to embed, where to write it). Row-level security: a role sees and writes the sources of tables it owns; kept by pg_dump.';
+    'pg_clip: one row per backfill source: what to embed (source column and kind) into which registered embedding column; the column mapping is the clip_scene_tables row it references. Row-level security: a role sees and writes the sources of tables it owns; kept by pg_dump.';
+COMMENT ON TABLE clip_backfill_suppressed IS
+    'pg_clip: rows of a source whose every write was suppressed (trigger or policy), with the source fingerprint claimed; not claimed again until the source changes or a later forced run. Visible with its source; not dumped.';
+COMMENT ON VIEW clip_backfill_source_config IS
+    'pg_clip: each backfill source joined with its clip_scene_tables mapping (key, metadata, video, user = tenant column): the 0.1.0 shape of clip_backfill_sources. security_invoker: the registries'' row-level security applies.';
 COMMENT ON TABLE clip_backfill_runs IS
     'pg_clip: one row per (run, source) that processed rows; visible with its source, written by clip_backfill. Not dumped.';
 COMMENT ON SEQUENCE clip_backfill_runs_id_seq IS 'pg_clip: the identity of clip_backfill_runs.';
 COMMENT ON TYPE clip_backfill_result IS 'pg_clip: a row of clip_backfill: per source, rows processed, written (succeeded), failed, skipped (dry run), and ms.';
 COMMENT ON TYPE clip_backfill_status_row IS 'pg_clip: a row of clip_backfill_status (see docs/backfill.md, "Monitor").';
-COMMENT ON FUNCTION clip_backfill_coltype(regclass, name) IS 'Internal: format_type of a column, NULL when it does not exist.';
 COMMENT ON FUNCTION clip_backfill_source_visible(regclass) IS
     'Row-level security of clip_backfill_sources: the table is owned by the current role (or gone).';
 COMMENT ON FUNCTION clip_backfill_sources_guard() IS 'Trigger: a registration is recorded under a role the writer belongs to.';
 COMMENT ON FUNCTION clip_backfill_runs_stamp() IS 'Trigger: run_by is always the inserting role.';
-COMMENT ON FUNCTION clip_backfill_validate(clip_backfill_sources) IS
-    'Validates a backfill source from the catalogs (table, columns, exact types, unique NOT NULL key) and returns it normalised.';
 COMMENT ON FUNCTION clip_register_source(text, regclass, name, name, text, name, name, name, name, boolean) IS
-    'Registers (or replaces) a backfill source; needs the table owner''s privileges (or superuser). Returns the registry row.';
-COMMENT ON FUNCTION clip_unregister_source(text) IS 'Removes a backfill source and its run log (the embeddings stay); true if removed.';
+    'Registers (or replaces) a backfill source; the column mapping is the table''s clip_scene_tables row (created for backfill only if the table is not adopted; given columns must agree with an adopted one). Needs the table owner''s privileges (or superuser). Returns the source with its mapping.';
+COMMENT ON FUNCTION clip_unregister_source(text) IS 'Removes a backfill source, its run log and its backfill-only registry row (the embeddings stay, an adopted table stays adopted); true if removed.';
 COMMENT ON FUNCTION clip_backfill_attempt(jsonb) IS 'Internal: the attempt number of a row''s next try, from its metadata.';
 COMMENT ON FUNCTION clip_backfill_failure(text, text, text, text, integer, integer, interval, jsonb) IS
     'Internal: the failure document of an attempt (status, SQLSTATE, message, attempts, next retry with exponential backoff).';
@@ -1199,6 +1243,6 @@ COMMENT ON PROCEDURE clip_backfill_run(integer, integer, text, text, text, boole
 COMMENT ON FUNCTION clip_backfill_status_as_owner(regclass, jsonb) IS
     'Internal: the status counts of one source, run by clip_as_table_owner as the table''s owner.';
 COMMENT ON FUNCTION clip_backfill_status(text) IS
-    'Coverage, pending, stale (other model, changed source, failed re-embeds), failures by SQLSTATE, timings and last run of each visible source, counted as the table''s owner.';
+    'Coverage, pending, stale (other model, changed source, failed re-embeds), suppressed writes, failures by SQLSTATE, timings and last run of each visible source, counted as the table''s owner.';
 COMMENT ON FUNCTION clip_fetch_url(text) IS
     'Fetches an image over http(s) under the clip.http_* limits, refusing non-public addresses. Not executable by PUBLIC: GRANT EXECUTE to the roles (table owners) that need it.';

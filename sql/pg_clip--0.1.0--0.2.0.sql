@@ -9,9 +9,14 @@
 -- registries, checks column types exactly, keeps a vector when its re-embed fails, fingerprints sources,
 -- counts only rows actually written, and revokes clip_fetch_url from PUBLIC (docs/security.md).
 --
--- Kept as they are: the tables (and their data), clip_owns_table (the CHECK of clip_scene_tables uses it) and
--- the view clip_current_tenants (the tenant policies on users' tables use it). Everything else of 0.1.0's
--- SQL code is dropped here and created again, as a fresh 0.2.0 install creates it, by the code parts below.
+-- It also merges the two registries that described the same user table: clip_scene_tables becomes the one
+-- registry (one row per table and embedding column) and clip_backfill_sources keeps only what is a source's
+-- own, referencing it; their data is migrated below.
+--
+-- Kept: the tables (and their data, migrated in place), clip_owns_table (clip_tenant_rls_exempt, which the
+-- tenant policies on users' tables use, calls it) and the view clip_current_tenants (the tenant policies use
+-- it). Everything else of 0.1.0's SQL code is dropped here and created again, as a fresh 0.2.0 install
+-- creates it, by the code parts below.
 
 -- ---------------------------------------------------------------------------------------------------------
 -- The new Rust function (exactly as pgrx generates it for the fresh install).
@@ -58,10 +63,75 @@ DROP FUNCTION clip_scene_table_config(regclass);
 -- ---------------------------------------------------------------------------------------------------------
 -- The data-carrying objects, brought to what the `-- @@ schema` parts of sql/*.sql create.
 
--- Registries: no blanket grants to PUBLIC; row-level security (the policies are in the code parts).
+-- One registry (sql/scene_schema.sql): clip_scene_tables gets one row per (table, embedding column), the key
+-- column under its new name, adopted_at NULL for rows that exist for backfill only, at most one adopted row
+-- per table, and row-level security instead of the owner CHECK. Columns are changed in place (not copied
+-- into a new table), so their order is the fresh install's.
+ALTER TABLE clip_scene_tables DROP CONSTRAINT clip_scene_tables_owner_check;
+ALTER TABLE clip_scene_tables RENAME COLUMN id_column TO key_column;
+ALTER TABLE clip_scene_tables ALTER COLUMN tenant_column DROP NOT NULL;
+ALTER TABLE clip_scene_tables ALTER COLUMN adopted_at DROP NOT NULL, ALTER COLUMN adopted_at DROP DEFAULT;
+ALTER TABLE clip_scene_tables DROP CONSTRAINT clip_scene_tables_pkey;
+ALTER TABLE clip_scene_tables ADD CONSTRAINT clip_scene_tables_pkey PRIMARY KEY (scene_table, embedding_column),
+    ADD CONSTRAINT clip_scene_tables_tenant_check CHECK (adopted_at IS NULL OR tenant_column IS NOT NULL);
+CREATE UNIQUE INDEX clip_scene_tables_adopted_key ON clip_scene_tables (scene_table) WHERE adopted_at IS NOT NULL;
 REVOKE ALL ON clip_scene_tables FROM PUBLIC;
 GRANT SELECT, INSERT, UPDATE, DELETE ON clip_scene_tables TO PUBLIC;
 ALTER TABLE clip_scene_tables ENABLE ROW LEVEL SECURITY;
+
+-- Each 0.1.0 source's column mapping moves into the registry: a source on a column pg_clip did not know gets
+-- a backfill-only row with its mapping. A source on the embedding column of an adopted table whose mapping
+-- differs (another key or metadata column, a video or user column the table maps differently) cannot keep
+-- its own: it now uses the adopted table's mapping, is disabled so that clip_backfill(source => NULL) does
+-- not re-embed under a mapping nobody chose, and gets a WARNING (the upgrade goes on).
+DO $registry$
+DECLARE
+    r      record;
+    v_diff text[];
+BEGIN
+    FOR r IN SELECT s.name, s.tbl, s.key_column, s.source_column, s.embedding_column, s.metadata_column,
+                    s.video_column, s.user_column, t.scene_table IS NOT NULL AS adopted, t.key_column AS t_key,
+                    t.metadata_column AS t_meta, t.video_column AS t_video, t.tenant_column AS t_tenant
+               FROM clip_backfill_sources s
+               LEFT JOIN clip_scene_tables t ON t.scene_table = s.tbl AND t.embedding_column = s.embedding_column
+              ORDER BY s.name LOOP
+        IF NOT r.adopted THEN
+            INSERT INTO clip_scene_tables (scene_table, key_column, tenant_column, video_column, embedding_column,
+                                           metadata_column, adopted_at)
+            VALUES (r.tbl, r.key_column, r.user_column, r.video_column, r.embedding_column, r.metadata_column, NULL);
+            CONTINUE;
+        END IF;
+        v_diff := '{}';
+        IF r.key_column <> r.t_key THEN
+            v_diff := v_diff || format('key column %I (the adopted table''s: %I)', r.key_column, r.t_key);
+        END IF;
+        IF r.metadata_column <> r.t_meta THEN
+            v_diff := v_diff || format('metadata column %I (the adopted table''s: %I)', r.metadata_column, r.t_meta);
+        END IF;
+        IF r.video_column IS NOT NULL AND r.video_column IS DISTINCT FROM r.t_video THEN
+            v_diff := v_diff || format('video column %I (the adopted table''s: %s)', r.video_column,
+                                       coalesce(quote_ident(r.t_video), 'none'));
+        END IF;
+        IF r.user_column IS NOT NULL AND r.user_column IS DISTINCT FROM r.t_tenant THEN
+            v_diff := v_diff || format('user column %I (the adopted table''s tenant column: %I)', r.user_column, r.t_tenant);
+        END IF;
+        IF cardinality(v_diff) > 0 THEN
+            UPDATE clip_backfill_sources s SET enabled = false WHERE s.name = r.name;
+            RAISE WARNING 'pg_clip upgrade: backfill source "%" of % conflicts with the adopted table''s column mapping: %',
+                          r.name, r.tbl, array_to_string(v_diff, ', ')
+                USING DETAIL = 'pg_clip 0.2.0 keeps one column mapping per table and embedding column (clip_scene_tables). The source now uses the adopted table''s mapping and was disabled.',
+                      HINT = format('Check it, then enable it again: SELECT clip_register_source(%L, %L, NULL, %L, embedding_column => %L, metadata_column => %L);',
+                                    r.name, r.tbl::text, r.source_column, r.embedding_column, r.t_meta);
+        END IF;
+    END LOOP;
+END
+$registry$;
+
+-- clip_backfill_sources keeps what is the source's own; the mapping is the registry row it references.
+ALTER TABLE clip_backfill_sources DROP COLUMN key_column, DROP COLUMN metadata_column, DROP COLUMN video_column,
+    DROP COLUMN user_column;
+ALTER TABLE clip_backfill_sources ADD CONSTRAINT clip_backfill_sources_registry_fkey FOREIGN KEY (tbl, embedding_column)
+    REFERENCES clip_scene_tables (scene_table, embedding_column) ON DELETE CASCADE;
 REVOKE ALL ON clip_backfill_sources FROM PUBLIC;
 GRANT SELECT, INSERT, UPDATE, DELETE ON clip_backfill_sources TO PUBLIC;
 ALTER TABLE clip_backfill_sources ENABLE ROW LEVEL SECURITY;
@@ -69,6 +139,17 @@ ALTER TABLE clip_backfill_runs ADD COLUMN suppressed bigint NOT NULL DEFAULT 0;
 REVOKE ALL ON clip_backfill_runs FROM PUBLIC;
 GRANT SELECT, INSERT ON clip_backfill_runs TO PUBLIC;
 ALTER TABLE clip_backfill_runs ENABLE ROW LEVEL SECURITY;
+
+CREATE TABLE clip_backfill_suppressed (
+    source        text        NOT NULL REFERENCES clip_backfill_sources (name) ON UPDATE CASCADE ON DELETE CASCADE,
+    row_key       text        NOT NULL,
+    fingerprint   text,
+    suppressed_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (source, row_key)
+);
+REVOKE ALL ON clip_backfill_suppressed FROM PUBLIC;
+GRANT SELECT, INSERT, UPDATE, DELETE ON clip_backfill_suppressed TO PUBLIC;
+ALTER TABLE clip_backfill_suppressed ENABLE ROW LEVEL SECURITY;
 
 CREATE TYPE clip_backfill_result AS (
     source    text,
@@ -103,7 +184,8 @@ CREATE TYPE clip_backfill_status_row AS (
     problem                  text,
     stale_retrying           bigint,
     stale_failed_permanently bigint,
-    source_changed           bigint
+    source_changed           bigint,
+    suppressed               bigint
 );
 
 CREATE TYPE clip_scene_match AS (
@@ -172,6 +254,169 @@ BEGIN
 END
 $fn$;
 
+-- format_type() of a column, or NULL when the table or column does not exist; for the casts in generated
+-- statements and for the checks below.
+CREATE FUNCTION clip_column_type(tbl regclass, col name) RETURNS text
+LANGUAGE sql STABLE STRICT SECURITY INVOKER
+AS $fn$
+    SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_attribute a
+     WHERE a.attrelid = tbl AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped
+$fn$;
+
+-- The backfill source kind a column's type allows, through domains: bytea (an encoded image), text or
+-- varchar (an http(s) URL), bytea[] (the frames of a scene); NULL for any other type.
+CREATE FUNCTION clip_source_kind(tbl regclass, col name) RETURNS text
+LANGUAGE sql STABLE STRICT SECURITY INVOKER
+AS $fn$
+    SELECT CASE WHEN b = 'bytea'::regtype THEN 'bytea'
+                WHEN b IN ('text'::regtype, 'character varying'::regtype) THEN 'url'
+                WHEN b = 'bytea[]'::regtype THEN 'frames' END
+      FROM (SELECT CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END::regtype AS b
+              FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+             WHERE a.attrelid = tbl AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped) x
+$fn$;
+
+-- ---------------------------------------------------------------------------------------------------------
+-- THE validation of a table and its column mapping, used by adoption, source registration, every backfill
+-- batch and every status (as the caller, and again as the table's owner right before the table is read).
+-- From the catalogs only: no table data is read, so no code of the table's owner runs. A NULL column is not
+-- checked (absent, or not part of what the caller validates). Returns the key column (NULL: defaulted to the
+-- single-column primary key) and the source kind (NULL: inferred from the source column's type).
+--
+-- Raises with SQLSTATEs: 42P01/42809/0A000 the table (clip_check_table), 42703 a missing column, 42P10 a key
+-- that is not unique or allows NULL, 22023 the same column twice or a bad kind, 42804 a type:
+--   * the embedding column is exactly vector(512). 0.1.0's backfill also accepted an unconstrained `vector`
+--     (atttypmod -1) while adoption required 512; the one check keeps the strict rule on purpose: a column
+--     without dimensions accepts vectors of any length (a 768-d vector written by anyone else makes every
+--     search over the column fail with "different vector dimensions"), pgvector cannot build the HNSW index
+--     on it, and pg_clip only ever writes 512-d vectors;
+--   * the metadata column is exactly jsonb (no domain, no composite with a cast: pg_clip's statements cast
+--     to and from it, and a user-defined cast would run inside them);
+--   * the key is one column with a valid, non-partial, non-expression unique index, and NOT NULL: a row
+--     whose key is NULL or shared could never be written back (backfill) or named (search "more like this");
+--   * start/end columns are numbers of seconds (a numeric type, or a domain over one); the thumbnail column
+--     is bytea; the source column is bytea, text/varchar or bytea[] (or a domain over one) matching the kind.
+CREATE FUNCTION clip_check_columns(
+    tbl                  regclass,
+    purpose              text,
+    INOUT key_column     name,
+    embedding_column     name,
+    metadata_column      name,
+    tenant_column        name DEFAULT NULL,
+    video_column         name DEFAULT NULL,
+    start_column         name DEFAULT NULL,
+    end_column           name DEFAULT NULL,
+    thumbnail_url_column name DEFAULT NULL,
+    thumbnail_column     name DEFAULT NULL,
+    source_column        name DEFAULT NULL,
+    INOUT source_kind    text DEFAULT NULL)
+LANGUAGE plpgsql STABLE SECURITY INVOKER
+AS $fn$
+DECLARE
+    v_col  name;
+    v_type text;
+    v_ok   boolean;
+    v_kind text;
+BEGIN
+    PERFORM clip_check_table(tbl, coalesce(purpose, 'used by pg_clip'));
+
+    IF key_column IS NULL THEN
+        SELECT a.attname INTO key_column
+          FROM pg_catalog.pg_index i
+          JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+         WHERE i.indrelid = tbl AND i.indisprimary AND i.indnkeyatts = 1;
+        IF key_column IS NULL THEN
+            RAISE EXCEPTION 'table % has no single-column primary key', tbl
+                USING ERRCODE = 'invalid_column_reference',
+                      HINT = 'Name the key column: key_column => ''...'' (id_column => ''...'' for clip_adopt_scene_table).';
+        END IF;
+    END IF;
+    FOREACH v_col IN ARRAY ARRAY[key_column, embedding_column, metadata_column, tenant_column, video_column,
+                                 start_column, end_column, thumbnail_url_column, thumbnail_column, source_column] LOOP
+        CONTINUE WHEN v_col IS NULL;
+        IF clip_column_type(tbl, v_col) IS NULL THEN
+            RAISE EXCEPTION 'column "%" of relation % does not exist', v_col, tbl
+                USING ERRCODE = 'undefined_column', HINT = 'Pass NULL for an optional column the table does not have.';
+        END IF;
+    END LOOP;
+    IF embedding_column IN (key_column, source_column, metadata_column)
+       OR metadata_column IN (key_column, source_column) THEN
+        RAISE EXCEPTION 'the embedding and metadata columns must be two columns distinct from the key and source columns'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    IF NOT EXISTS (
+        SELECT 1 FROM pg_catalog.pg_index i
+          JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+         WHERE i.indrelid = tbl AND i.indisunique AND i.indisvalid AND i.indnkeyatts = 1
+           AND i.indpred IS NULL AND i.indexprs IS NULL AND a.attname = key_column) THEN
+        RAISE EXCEPTION 'key column "%" of % is not unique', key_column, tbl
+            USING ERRCODE = 'invalid_column_reference',
+                  HINT = 'The key must have a primary key or a unique index of its own (one column, no predicate).';
+    END IF;
+    IF NOT (SELECT a.attnotnull FROM pg_catalog.pg_attribute a
+             WHERE a.attrelid = tbl AND a.attname = key_column AND NOT a.attisdropped) THEN
+        RAISE EXCEPTION 'key column "%" of % allows NULL', key_column, tbl
+            USING ERRCODE = 'invalid_column_reference',
+                  DETAIL = 'A row whose key is NULL could never be written back, and would stay pending forever.',
+                  HINT = format('ALTER TABLE %s ALTER COLUMN %I SET NOT NULL', tbl, key_column);
+    END IF;
+
+    IF embedding_column IS NOT NULL THEN
+        SELECT a.atttypid = 'vector'::regtype AND a.atttypmod = 512, pg_catalog.format_type(a.atttypid, a.atttypmod)
+          INTO v_ok, v_type
+          FROM pg_catalog.pg_attribute a WHERE a.attrelid = tbl AND a.attname = embedding_column AND NOT a.attisdropped;
+        IF NOT v_ok THEN
+            RAISE EXCEPTION 'column "%" of relation % is of type %, expected vector(512)', embedding_column, tbl, v_type
+                USING ERRCODE = 'datatype_mismatch';
+        END IF;
+    END IF;
+    IF metadata_column IS NOT NULL THEN
+        SELECT a.atttypid = 'jsonb'::regtype, pg_catalog.format_type(a.atttypid, a.atttypmod)
+          INTO v_ok, v_type
+          FROM pg_catalog.pg_attribute a WHERE a.attrelid = tbl AND a.attname = metadata_column AND NOT a.attisdropped;
+        IF NOT v_ok THEN
+            RAISE EXCEPTION 'column "%" of relation % is of type %, expected jsonb', metadata_column, tbl, v_type
+                USING ERRCODE = 'datatype_mismatch';
+        END IF;
+    END IF;
+    FOREACH v_col IN ARRAY ARRAY[start_column, end_column] LOOP
+        CONTINUE WHEN v_col IS NULL;
+        -- Seconds: a numeric type (or a domain over one), returned as double precision by the search.
+        SELECT pg_catalog.format_type(a.atttypid, a.atttypmod),
+               (SELECT b.typcategory = 'N' FROM pg_catalog.pg_type b
+                 WHERE b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END)
+          INTO v_type, v_ok
+          FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+         WHERE a.attrelid = tbl AND a.attname = v_col AND a.attnum > 0 AND NOT a.attisdropped;
+        IF NOT v_ok THEN
+            RAISE EXCEPTION 'column "%" of relation % is of type %, expected a number of seconds', v_col, tbl, v_type
+                USING ERRCODE = 'datatype_mismatch';
+        END IF;
+    END LOOP;
+    IF thumbnail_column IS NOT NULL AND clip_column_type(tbl, thumbnail_column) <> 'bytea' THEN
+        RAISE EXCEPTION 'column "%" of relation % is of type %, expected bytea', thumbnail_column, tbl,
+                        clip_column_type(tbl, thumbnail_column)
+            USING ERRCODE = 'datatype_mismatch';
+    END IF;
+
+    IF source_kind IS NOT NULL AND source_kind NOT IN ('bytea', 'url', 'frames') THEN
+        RAISE EXCEPTION 'invalid source_kind "%"', source_kind
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'One of: bytea, url, frames (or NULL to infer it).';
+    END IF;
+    IF source_column IS NOT NULL THEN
+        v_kind := clip_source_kind(tbl, source_column);
+        IF v_kind IS NULL OR v_kind <> coalesce(source_kind, v_kind) THEN
+            RAISE EXCEPTION 'column "%" of relation % is of type %, which cannot be a % source',
+                            source_column, tbl, clip_column_type(tbl, source_column), coalesce(source_kind, 'backfill')
+                USING ERRCODE = 'datatype_mismatch',
+                      HINT = 'bytea: an encoded image; text/varchar: an http(s) URL; bytea[]: the frames of a multi-frame scene.';
+        END IF;
+        source_kind := v_kind;
+    END IF;
+END
+$fn$;
+
 -- A registry row whose table was dropped, or is a temporary table (a 0.1.0 registration): anyone may remove it.
 CREATE FUNCTION clip_registry_orphan(tbl regclass) RETURNS boolean
 LANGUAGE sql STABLE PARALLEL SAFE SECURITY INVOKER
@@ -179,18 +424,19 @@ AS $fn$
     SELECT NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = tbl AND c.relpersistence <> 't')
 $fn$;
 
--- Which rows of clip_scene_tables a role sees: tables it owns or can read (a tenant searching the table needs
--- its column mapping), and orphans.
-CREATE FUNCTION clip_scene_table_visible(tbl regclass) RETURNS boolean
+-- Which rows of clip_scene_tables a role sees: rows of tables it owns, orphans, and the adopted row of a
+-- table it can read (a tenant searching the table needs its column mapping). A row that exists only for
+-- backfill is the owner's business, as the backfill sources are: only the owner sees it.
+CREATE FUNCTION clip_scene_table_visible(tbl regclass, adopted boolean) RETURNS boolean
 LANGUAGE sql STABLE PARALLEL SAFE SECURITY INVOKER
 AS $fn$
     SELECT clip_owns_table(tbl)
-        OR coalesce(pg_catalog.has_any_column_privilege((tbl)::oid, 'SELECT'), false)
+        OR (coalesce(adopted, false) AND coalesce(pg_catalog.has_any_column_privilege((tbl)::oid, 'SELECT'), false))
         OR clip_registry_orphan(tbl)
 $fn$;
 
 CREATE POLICY clip_scene_tables_select ON clip_scene_tables FOR SELECT TO PUBLIC
-    USING (clip_scene_table_visible(scene_table));
+    USING (clip_scene_table_visible(scene_table, adopted_at IS NOT NULL));
 CREATE POLICY clip_scene_tables_insert ON clip_scene_tables FOR INSERT TO PUBLIC
     WITH CHECK (clip_owns_table(scene_table));
 CREATE POLICY clip_scene_tables_update ON clip_scene_tables FOR UPDATE TO PUBLIC
@@ -198,7 +444,8 @@ CREATE POLICY clip_scene_tables_update ON clip_scene_tables FOR UPDATE TO PUBLIC
 CREATE POLICY clip_scene_tables_delete ON clip_scene_tables FOR DELETE TO PUBLIC
     USING (clip_owns_table(scene_table) OR clip_registry_orphan(scene_table));
 
--- The registry row for a table; NULL means "the only adopted table of this database that you can see".
+-- The adopted registry row of a table (rows registered for backfill only are not searched); NULL means "the
+-- only adopted table of this database that you can see".
 CREATE FUNCTION clip_scene_table_config(scene_table regclass DEFAULT NULL) RETURNS clip_scene_tables
 LANGUAGE plpgsql STABLE SECURITY INVOKER
 AS $fn$
@@ -215,7 +462,7 @@ BEGIN
         SELECT count(*), string_agg(r.scene_table::text, ', ' ORDER BY r.scene_table::text)
           INTO v_n, v_all
           FROM clip_scene_tables r
-         WHERE NOT clip_registry_orphan(r.scene_table);
+         WHERE r.adopted_at IS NOT NULL AND NOT clip_registry_orphan(r.scene_table);
         IF v_n = 0 THEN
             RAISE EXCEPTION 'no scene table has been adopted in this database'
                 USING ERRCODE = 'undefined_table',
@@ -225,9 +472,11 @@ BEGIN
                 USING ERRCODE = 'invalid_parameter_value',
                       HINT = 'Pass scene_table => ''...'' to choose one.';
         END IF;
-        SELECT r.* INTO v_cfg FROM clip_scene_tables r WHERE NOT clip_registry_orphan(r.scene_table);
+        SELECT r.* INTO v_cfg FROM clip_scene_tables r
+         WHERE r.adopted_at IS NOT NULL AND NOT clip_registry_orphan(r.scene_table);
     ELSE
-        SELECT r.* INTO v_cfg FROM clip_scene_tables r WHERE r.scene_table = v_tbl AND NOT clip_registry_orphan(r.scene_table);
+        SELECT r.* INTO v_cfg FROM clip_scene_tables r
+         WHERE r.scene_table = v_tbl AND r.adopted_at IS NOT NULL AND NOT clip_registry_orphan(r.scene_table);
         IF NOT FOUND THEN
             RAISE EXCEPTION 'table % has not been adopted by pg_clip', v_tbl
                 USING ERRCODE = 'object_not_in_prerequisite_state',
@@ -269,8 +518,9 @@ $fn$;
 -- ---------------------------------------------------------------------------------------------------------
 -- Adoption: adds `embedding_visual_clip vector(512)` and `visual_clip_metadata jsonb` (nullable, no default:
 -- a catalog-only change, the table is not rewritten), creates the indexes the search needs unless equivalent
--- valid ones exist, and records the column mapping. Idempotent: a re-run adds nothing, builds nothing and
--- takes no ACCESS EXCLUSIVE lock. Returns a jsonb report of what it did. Runs as the table's owner.
+-- valid ones exist, and records the column mapping in the registry (taking over the row of a backfill source
+-- of the same embedding column). The key column must be unique and NOT NULL (clip_check_columns).
+-- Idempotent: a re-run adds nothing, builds nothing and takes no ACCESS EXCLUSIVE lock. Returns a jsonb report of what it did. Runs as the table's owner.
 --
 -- The indexes are built with plain CREATE INDEX (a function runs in a transaction, so not CONCURRENTLY),
 -- which blocks writes to the table for the build. On a big live table, build them by hand first with
@@ -280,6 +530,7 @@ CREATE FUNCTION clip_adopt_scene_table(
     -- search_path (the function's own search_path is pinned).
     scene_table          regclass DEFAULT 'video_scenes'::text::regclass,
     tenant_column        name     DEFAULT 'user_id',
+    -- The registry's key_column; the parameter keeps its 0.1.0 name so that callers' named arguments still work.
     id_column            name     DEFAULT NULL,         -- NULL: the single-column primary key
     video_column         name     DEFAULT 'video_id',   -- NULL: none
     start_column         name     DEFAULT 'start_time', -- NULL: none; seconds, of a numeric type
@@ -334,50 +585,16 @@ DECLARE
     v_emb_att  smallint;
     v_meta_att smallint;
     v_ten_att  smallint;
-    v_ok       boolean;
+    v_prior_meta name;
 BEGIN
     PERFORM clip_check_table(v_tbl, 'adopted');
     SELECT c.relname, n.nspname INTO v_relname, v_nsp
       FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
      WHERE c.oid = v_tbl;
-
-    -- The mandatory columns: tenant and id.
     IF v_tenant IS NULL THEN
         RAISE EXCEPTION 'tenant_column must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    PERFORM 1 FROM pg_catalog.pg_attribute a
-     WHERE a.attrelid = v_tbl AND a.attname = v_tenant AND a.attnum > 0 AND NOT a.attisdropped;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'column "%" of relation % does not exist', v_tenant, v_tbl
-            USING ERRCODE = 'undefined_column', HINT = 'Pass the tenant column: tenant_column => ''...''.';
-    END IF;
-    IF v_id IS NULL THEN
-        SELECT a.attname INTO v_id
-          FROM pg_catalog.pg_index i
-          JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
-         WHERE i.indrelid = v_tbl AND i.indisprimary AND i.indnkeyatts = 1;
-        IF v_id IS NULL THEN
-            RAISE EXCEPTION 'table % has no single-column primary key', v_tbl
-                USING ERRCODE = 'invalid_column_reference', HINT = 'Pass the scene id column: id_column => ''...''.';
-        END IF;
-    ELSE
-        PERFORM 1 FROM pg_catalog.pg_attribute a
-         WHERE a.attrelid = v_tbl AND a.attname = v_id AND a.attnum > 0 AND NOT a.attisdropped;
-        IF NOT FOUND THEN
-            RAISE EXCEPTION 'column "%" of relation % does not exist', v_id, v_tbl USING ERRCODE = 'undefined_column';
-        END IF;
-    END IF;
-
-    -- Optional columns named explicitly (or by a default name) must exist; auto-detected ones may be absent.
-    FOREACH v_col IN ARRAY ARRAY[v_video, v_start, v_end, v_turl, v_thumb] LOOP
-        CONTINUE WHEN v_col IS NULL;
-        PERFORM 1 FROM pg_catalog.pg_attribute a
-         WHERE a.attrelid = v_tbl AND a.attname = v_col AND a.attnum > 0 AND NOT a.attisdropped;
-        IF NOT FOUND THEN
-            RAISE EXCEPTION 'column "%" of relation % does not exist', v_col, v_tbl
-                USING ERRCODE = 'undefined_column', HINT = 'Pass NULL for a column the table does not have.';
-        END IF;
-    END LOOP;
+    -- Thumbnail columns named explicitly must exist; by default they are used when the table has them.
     IF v_turl IS NULL THEN
         SELECT a.attname INTO v_turl FROM pg_catalog.pg_attribute a
          WHERE a.attrelid = v_tbl AND a.attname = 'thumbnail_url' AND a.attnum > 0 AND NOT a.attisdropped;
@@ -387,36 +604,29 @@ BEGIN
          WHERE a.attrelid = v_tbl AND a.attname = 'thumbnail' AND a.attnum > 0 AND NOT a.attisdropped
            AND a.atttypid = 'bytea'::regtype;
     END IF;
-    IF v_thumb IS NOT NULL THEN
-        SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) INTO v_type FROM pg_catalog.pg_attribute a
-         WHERE a.attrelid = v_tbl AND a.attname = v_thumb AND a.attnum > 0 AND NOT a.attisdropped;
-        IF v_type <> 'bytea' THEN
-            RAISE EXCEPTION 'column "%" of relation % is of type %, expected bytea', v_thumb, v_tbl, v_type
-                USING ERRCODE = 'datatype_mismatch';
-        END IF;
-    END IF;
-    FOREACH v_col IN ARRAY ARRAY[v_start, v_end] LOOP
-        CONTINUE WHEN v_col IS NULL;
-        -- Seconds: a numeric type (or a domain over one), returned as double precision.
-        SELECT pg_catalog.format_type(a.atttypid, a.atttypmod),
-               (SELECT b.typcategory = 'N' FROM pg_catalog.pg_type b
-                 WHERE b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END)
-          INTO v_type, v_ok
-          FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
-         WHERE a.attrelid = v_tbl AND a.attname = v_col AND a.attnum > 0 AND NOT a.attisdropped;
-        IF NOT v_ok THEN
-            RAISE EXCEPTION 'column "%" of relation % is of type %, expected a number of seconds', v_col, v_tbl, v_type
-                USING ERRCODE = 'datatype_mismatch';
-        END IF;
-    END LOOP;
 
-    -- The two new columns: if they exist they must have exactly the right type; if not, add them.
-    v_type := NULL;
-    SELECT pg_catalog.format_type(a.atttypid, a.atttypmod),
-           a.atttypid = 'vector'::regtype AND a.atttypmod = 512
-      INTO v_type, v_ok FROM pg_catalog.pg_attribute a
-     WHERE a.attrelid = v_tbl AND a.attname = c_emb AND a.attnum > 0 AND NOT a.attisdropped;
-    IF v_type IS NULL THEN
+    -- The one validation, before anything is changed; the two new columns only if the table already has
+    -- them (they are added below with exactly the right types).
+    SELECT c.key_column INTO v_id
+      FROM clip_check_columns(v_tbl, 'adopted', v_id,
+                              CASE WHEN clip_column_type(v_tbl, c_emb) IS NOT NULL THEN c_emb END,
+                              CASE WHEN clip_column_type(v_tbl, c_meta) IS NOT NULL THEN c_meta END,
+                              tenant_column => v_tenant, video_column => v_video, start_column => v_start,
+                              end_column => v_end, thumbnail_url_column => v_turl, thumbnail_column => v_thumb) c;
+
+    -- A backfill source may already have registered the embedding column (a row with adopted_at NULL).
+    -- Adoption takes the row over with its own mapping; a different metadata column cannot be reconciled
+    -- (the search's metadata is visual_clip_metadata) and is refused rather than silently changed.
+    SELECT r.metadata_column INTO v_prior_meta FROM clip_scene_tables r
+     WHERE r.scene_table = v_tbl AND r.embedding_column = c_emb;
+    IF v_prior_meta IS NOT NULL AND v_prior_meta <> c_meta THEN
+        RAISE EXCEPTION 'column "%" of % is registered for backfill with the metadata column "%"', c_emb, v_tbl, v_prior_meta
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('An adopted table keeps the metadata of %I in %I.', c_emb, c_meta),
+                  HINT = 'Unregister that backfill source (clip_unregister_source) and register it again after the adoption.';
+    END IF;
+
+    IF clip_column_type(v_tbl, c_emb) IS NULL THEN
         -- STORAGE PLAIN: a 512-d vector (2,056 bytes) is just over the TOAST threshold, so by default it would
         -- live out of line; inline, exact scans and the heap checks of filtered index scans avoid a TOAST
         -- fetch per row, and the planner's costs (which ignore TOAST) match reality. Applies to rows written
@@ -424,20 +634,10 @@ BEGIN
         v_add := v_add || format('ADD COLUMN IF NOT EXISTS %I vector(512)', c_emb)
                        || format('ALTER COLUMN %I SET STORAGE PLAIN', c_emb);
         v_added := v_added || c_emb::text;
-    ELSIF NOT v_ok THEN
-        RAISE EXCEPTION 'column "%" of relation % is of type %, expected vector(512)', c_emb, v_tbl, v_type
-            USING ERRCODE = 'datatype_mismatch';
     END IF;
-    v_type := NULL;
-    SELECT pg_catalog.format_type(a.atttypid, a.atttypmod), a.atttypid = 'jsonb'::regtype
-      INTO v_type, v_ok FROM pg_catalog.pg_attribute a
-     WHERE a.attrelid = v_tbl AND a.attname = c_meta AND a.attnum > 0 AND NOT a.attisdropped;
-    IF v_type IS NULL THEN
+    IF clip_column_type(v_tbl, c_meta) IS NULL THEN
         v_add := v_add || format('ADD COLUMN IF NOT EXISTS %I jsonb', c_meta);
         v_added := v_added || c_meta::text;
-    ELSIF NOT v_ok THEN
-        RAISE EXCEPTION 'column "%" of relation % is of type %, expected jsonb', c_meta, v_tbl, v_type
-            USING ERRCODE = 'datatype_mismatch';
     END IF;
     IF cardinality(v_add) > 0 THEN
         -- Nullable, no default: only the catalog changes (a brief ACCESS EXCLUSIVE lock, no rewrite).
@@ -510,11 +710,11 @@ BEGIN
     END IF;
 
     INSERT INTO clip_scene_tables AS r
-           (scene_table, id_column, tenant_column, video_column, start_column, end_column,
-            thumbnail_url_column, thumbnail_column)
-    VALUES (v_tbl, v_id, v_tenant, v_video, v_start, v_end, v_turl, v_thumb)
+           (scene_table, key_column, tenant_column, video_column, start_column, end_column,
+            thumbnail_url_column, thumbnail_column, embedding_column, metadata_column, adopted_at)
+    VALUES (v_tbl, v_id, v_tenant, v_video, v_start, v_end, v_turl, v_thumb, c_emb, c_meta, now())
     ON CONFLICT ON CONSTRAINT clip_scene_tables_pkey DO UPDATE
-       SET id_column = EXCLUDED.id_column, tenant_column = EXCLUDED.tenant_column,
+       SET key_column = EXCLUDED.key_column, tenant_column = EXCLUDED.tenant_column,
            video_column = EXCLUDED.video_column, start_column = EXCLUDED.start_column,
            end_column = EXCLUDED.end_column, thumbnail_url_column = EXCLUDED.thumbnail_url_column,
            thumbnail_column = EXCLUDED.thumbnail_column, adopted_at = now();
@@ -785,7 +985,8 @@ REVOKE ALL ON FUNCTION clip_disable_tenant_rls_as_owner(regclass, jsonb) FROM PU
 COMMENT ON FUNCTION clip_owns_table(regclass) IS
     'True when the current role has the privileges of the table''s owner (superusers always do).';
 COMMENT ON TABLE clip_scene_tables IS
-    'pg_clip: one row per adopted scene table and its column mapping. Row-level security: a role sees the rows of tables it owns or can read; rows are written by clip_adopt_scene_table as the table''s owner.';
+    'pg_clip: the one registry of user tables, one row per (table, embedding column) with its column mapping; adopted_at NULL: registered for backfill only (clip_register_source), otherwise adopted for search (clip_adopt_scene_table, at most one row per table). Row-level security: a role sees the rows of tables it owns and the adopted rows of tables it can read, and writes only rows of tables it owns.';
+COMMENT ON INDEX clip_scene_tables_adopted_key IS 'pg_clip: at most one adopted row (the search mapping) per table.';
 COMMENT ON TABLE clip_tenant_roles IS
     'pg_clip: which role may see which tenant of which scene table (tenant ids in the column type''s canonical form). Administered by a superuser or roles granted DML on it.';
 COMMENT ON VIEW clip_current_tenants IS
@@ -796,16 +997,21 @@ COMMENT ON FUNCTION clip_check_table(regclass, text) IS
     'Raises unless the relation is a permanent ordinary table outside partitioning and inheritance (42P01, 42809, 0A000).';
 COMMENT ON FUNCTION clip_registry_orphan(regclass) IS
     'True when a registry row''s table was dropped or is a temporary table; anyone may remove such a row.';
-COMMENT ON FUNCTION clip_scene_table_visible(regclass) IS
-    'Row-level security of clip_scene_tables: the table is owned or readable by the current role, or gone.';
+COMMENT ON FUNCTION clip_scene_table_visible(regclass, boolean) IS
+    'Row-level security of clip_scene_tables: the table is owned by the current role, or gone, or the row is adopted and the table readable.';
+COMMENT ON FUNCTION clip_column_type(regclass, name) IS 'Internal: format_type of a column (NULL when it does not exist), for casts in generated statements.';
+COMMENT ON FUNCTION clip_source_kind(regclass, name) IS
+    'Internal: the backfill source kind a column''s type allows (bytea, url for text/varchar, frames for bytea[], through domains), or NULL.';
+COMMENT ON FUNCTION clip_check_columns(regclass, text, name, name, name, name, name, name, name, name, name, name, text) IS
+    'The one validation of a table and its column mapping (adoption, registration, backfill, status), from the catalogs: table kind, columns, exact types (vector(512), jsonb), unique NOT NULL key, source kind. Returns the key column and source kind, defaulted.';
 COMMENT ON FUNCTION clip_scene_table_config(regclass) IS
-    'The clip_scene_tables row of an adopted table; NULL: the only adopted table the current role can see (22023 if several, 42P01 if none).';
+    'The adopted clip_scene_tables row of a table; NULL: the only adopted table the current role can see (22023 if several, 42P01 if none).';
 COMMENT ON FUNCTION clip_assert_index_name_free(name, name) IS
     'Internal: raises 42P07 when adoption''s index name is taken by another relation.';
 COMMENT ON FUNCTION clip_assert_may_act_as_owner(regclass, text) IS
     'Internal: raises 42501 unless the current role is a superuser or has the privileges of the table''s owner.';
 COMMENT ON FUNCTION clip_adopt_scene_table(regclass, name, name, name, name, name, name, name, boolean) IS
-    'Adopts a scene table: adds embedding_visual_clip vector(512) and visual_clip_metadata jsonb (no rewrite), creates the HNSW/GIN/tenant indexes unless present, records the column mapping. Runs as the table''s owner; returns a jsonb report.';
+    'Adopts a scene table (its key must be unique and NOT NULL): adds embedding_visual_clip vector(512) and visual_clip_metadata jsonb (no rewrite), creates the HNSW/GIN/tenant indexes unless present, records the column mapping in clip_scene_tables. Runs as the table''s owner; returns a jsonb report.';
 COMMENT ON FUNCTION clip_adopt_scene_table_as_owner(regclass, jsonb) IS
     'Internal: the work of clip_adopt_scene_table, run by clip_as_table_owner as the table''s owner.';
 COMMENT ON FUNCTION clip_tenant_cast(oid, integer, text[], boolean) IS
@@ -890,7 +1096,7 @@ BEGIN
         v_where := v_where || format(' AND t.%I = $3::%s', v_cfg.video_column, clip_column_type(v_cfg.scene_table, v_cfg.video_column));
     END IF;
     IF exclude_scene_id IS NOT NULL THEN
-        v_where := v_where || format(' AND t.%I <> $6::%s', v_cfg.id_column, clip_column_type(v_cfg.scene_table, v_cfg.id_column));
+        v_where := v_where || format(' AND t.%I <> $6::%s', v_cfg.key_column, clip_column_type(v_cfg.scene_table, v_cfg.key_column));
     END IF;
 
     v_sql := format($q$
@@ -907,7 +1113,7 @@ BEGIN
          WHERE $5::double precision IS NULL OR 1 - c.distance >= $5::double precision
          ORDER BY 1 - c.distance DESC, c.scene_id
          LIMIT $4$q$,
-        v_cfg.id_column,
+        v_cfg.key_column,
         CASE WHEN v_cfg.video_column IS NULL THEN 'NULL::text' ELSE format('t.%I::text', v_cfg.video_column) END,
         v_cfg.embedding_column,
         CASE WHEN v_cfg.start_column IS NULL THEN 'NULL::double precision' ELSE format('t.%I::double precision', v_cfg.start_column) END,
@@ -920,14 +1126,6 @@ BEGIN
         USING query_embedding, tenant, filter_video_id, match_count, similarity_threshold, exclude_scene_id,
               CASE WHEN iterative_scan = 'relaxed_order' THEN 2 * match_count ELSE match_count END;
 END
-$fn$;
-
--- The type of a column, as SQL text (for casts in generated statements).
-CREATE FUNCTION clip_column_type(tbl regclass, col name) RETURNS text
-LANGUAGE sql STABLE STRICT SECURITY INVOKER
-AS $fn$
-    SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_attribute a
-     WHERE a.attrelid = tbl AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped
 $fn$;
 
 -- Text to scene: embeds the text with the CLIP text encoder (clip_embed_text), then searches.
@@ -982,8 +1180,8 @@ BEGIN
     END IF;
     v_cfg := clip_scene_table_config(clip_search_similar_scenes.scene_table);
     EXECUTE format('SELECT t.%I FROM %s AS t WHERE t.%I = $1::%s',
-                   v_cfg.embedding_column, v_cfg.scene_table, v_cfg.id_column,
-                   clip_column_type(v_cfg.scene_table, v_cfg.id_column))
+                   v_cfg.embedding_column, v_cfg.scene_table, v_cfg.key_column,
+                   clip_column_type(v_cfg.scene_table, v_cfg.key_column))
        INTO v_emb USING source_scene_id;
     IF v_emb IS NULL THEN
         RETURN;
@@ -997,7 +1195,6 @@ $fn$;
 
 COMMENT ON FUNCTION clip_search_scenes(vector, text, integer, double precision, text, regclass, boolean, integer, text, text) IS
     'Scenes most similar to a query embedding (cosine, HNSW with iterative scan), most similar first; SECURITY INVOKER: the caller''s privileges and tenant policy apply.';
-COMMENT ON FUNCTION clip_column_type(regclass, name) IS 'Internal: format_type of a column, for casts in generated statements.';
 COMMENT ON FUNCTION clip_search_scenes_by_text(text, text, integer, double precision, text, regclass, boolean, integer, text) IS
     'Text-to-scene search: embeds the text with the CLIP text tower, then clip_search_scenes.';
 COMMENT ON FUNCTION clip_search_similar_scenes(text, text, integer, double precision, text, regclass, boolean, integer, text) IS
@@ -1006,13 +1203,15 @@ COMMENT ON TYPE clip_scene_match IS 'pg_clip: a row of the search functions: sce
 
 -- ======== the code part of sql/backfill.sql ========
 -- ---------------------------------------------------------------------------------------------------------
--- format_type() of a column, or NULL when the table or column does not exist.
-CREATE FUNCTION clip_backfill_coltype(tbl regclass, col name) RETURNS text
-LANGUAGE sql STABLE SECURITY INVOKER
-AS $fn$
-    SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_attribute a
-     WHERE a.attrelid = tbl AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped
-$fn$;
+-- A source with its registry row: the shape clip_backfill_sources had in 0.1.0 (user_column is the
+-- registry's tenant_column), which clip_register_source returns and the batch and status work on.
+-- security_invoker: read with the caller's privileges, so both tables' row-level security applies.
+CREATE VIEW clip_backfill_source_config WITH (security_invoker = true) AS
+    SELECT s.name, s.tbl, r.key_column, s.source_column, s.source_kind, s.embedding_column, r.metadata_column,
+           r.video_column, r.tenant_column AS user_column, s.enabled, s.registered_by, s.registered_at
+      FROM clip_backfill_sources s
+      JOIN clip_scene_tables r ON r.scene_table = s.tbl AND r.embedding_column = s.embedding_column;
+GRANT SELECT ON clip_backfill_source_config TO PUBLIC;
 
 -- Row-level security of the registries: the sources of tables the current role owns, and orphans.
 CREATE FUNCTION clip_backfill_source_visible(tbl regclass) RETURNS boolean
@@ -1034,6 +1233,15 @@ CREATE POLICY clip_backfill_runs_select ON clip_backfill_runs FOR SELECT TO PUBL
     USING (EXISTS (SELECT 1 FROM clip_backfill_sources s WHERE s.name = clip_backfill_runs.source));
 CREATE POLICY clip_backfill_runs_insert ON clip_backfill_runs FOR INSERT TO PUBLIC
     WITH CHECK (EXISTS (SELECT 1 FROM clip_backfill_sources s WHERE s.name = clip_backfill_runs.source
+                                 AND clip_owns_table(s.tbl)));
+-- Suppressed rows: visible with their source, written (by the batch, as the table's owner) only for a source
+-- whose table the writer owns.
+CREATE POLICY clip_backfill_suppressed_select ON clip_backfill_suppressed FOR SELECT TO PUBLIC
+    USING (EXISTS (SELECT 1 FROM clip_backfill_sources s WHERE s.name = clip_backfill_suppressed.source));
+CREATE POLICY clip_backfill_suppressed_write ON clip_backfill_suppressed FOR ALL TO PUBLIC
+    USING (EXISTS (SELECT 1 FROM clip_backfill_sources s WHERE s.name = clip_backfill_suppressed.source
+                            AND clip_owns_table(s.tbl)))
+    WITH CHECK (EXISTS (SELECT 1 FROM clip_backfill_sources s WHERE s.name = clip_backfill_suppressed.source
                                  AND clip_owns_table(s.tbl)));
 
 -- Access control on the registry beyond the policies: a registration is recorded under a role the writer
@@ -1067,121 +1275,17 @@ CREATE TRIGGER clip_backfill_runs_stamp BEFORE INSERT ON clip_backfill_runs
     FOR EACH ROW EXECUTE FUNCTION clip_backfill_runs_stamp();
 
 -- ---------------------------------------------------------------------------------------------------------
--- Full validation of a source, from the catalogs only (no table data is read, so no code of the table's
--- owner runs); returns it normalised (key_column defaulted to the single-column primary key, source_kind
--- inferred from the column type). Raises with SQLSTATEs: 42P01/42809/0A000 table, 42703 column, 42804 type,
--- 42P10 key not unique or nullable, 22023 bad kind. Types are exact: vector(512), jsonb (no domain, no
--- composite with a cast), bytea / text / varchar / bytea[] (or a domain over one) for the source.
-CREATE FUNCTION clip_backfill_validate(s clip_backfill_sources) RETURNS clip_backfill_sources
-LANGUAGE plpgsql STABLE SECURITY INVOKER
-AS $fn$
-DECLARE
-    v_col     name;
-    v_type    text;
-    v_base    regtype;
-    v_kind    text;
-    v_ok      boolean;
-BEGIN
-    IF s.name IS NULL OR s.name = '' THEN
-        RAISE EXCEPTION 'source name must not be empty' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    IF s.tbl IS NULL THEN
-        RAISE EXCEPTION 'tbl must not be NULL' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    PERFORM clip_check_table(s.tbl, 'backfilled');
-
-    -- The key: given, or the single-column primary key; must be unique (a valid, non-partial unique index)
-    -- and NOT NULL (a row with a NULL key could never be written back).
-    IF s.key_column IS NULL THEN
-        SELECT a.attname INTO s.key_column
-          FROM pg_catalog.pg_index i
-          JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
-         WHERE i.indrelid = s.tbl AND i.indisprimary AND i.indnkeyatts = 1;
-        IF s.key_column IS NULL THEN
-            RAISE EXCEPTION 'table % has no single-column primary key', s.tbl
-                USING ERRCODE = 'invalid_column_reference', HINT = 'Pass key_column => ''...''.';
-        END IF;
-    END IF;
-    IF s.source_column IS NULL OR s.embedding_column IS NULL OR s.metadata_column IS NULL THEN
-        RAISE EXCEPTION 'source_column, embedding_column and metadata_column must not be NULL'
-            USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    FOREACH v_col IN ARRAY ARRAY[s.key_column, s.source_column, s.embedding_column, s.metadata_column,
-                                 s.video_column, s.user_column] LOOP
-        CONTINUE WHEN v_col IS NULL;
-        IF clip_backfill_coltype(s.tbl, v_col) IS NULL THEN
-            RAISE EXCEPTION 'column "%" of relation % does not exist', v_col, s.tbl USING ERRCODE = 'undefined_column';
-        END IF;
-    END LOOP;
-    IF s.embedding_column IN (s.key_column, s.source_column, s.metadata_column)
-       OR s.metadata_column IN (s.key_column, s.source_column) THEN
-        RAISE EXCEPTION 'the embedding and metadata columns must be two columns distinct from the key and source columns'
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF NOT EXISTS (
-        SELECT 1 FROM pg_catalog.pg_index i
-          JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
-         WHERE i.indrelid = s.tbl AND i.indisunique AND i.indisvalid AND i.indnkeyatts = 1
-           AND i.indpred IS NULL AND i.indexprs IS NULL AND a.attname = s.key_column) THEN
-        RAISE EXCEPTION 'key column "%" of % is not unique', s.key_column, s.tbl
-            USING ERRCODE = 'invalid_column_reference',
-                  HINT = 'The key must have a primary key or a unique index of its own (one column, no predicate).';
-    END IF;
-    IF NOT (SELECT a.attnotnull FROM pg_catalog.pg_attribute a
-             WHERE a.attrelid = s.tbl AND a.attname = s.key_column AND NOT a.attisdropped) THEN
-        RAISE EXCEPTION 'key column "%" of % allows NULL', s.key_column, s.tbl
-            USING ERRCODE = 'invalid_column_reference',
-                  DETAIL = 'A row whose key is NULL could never be written back, and would stay pending forever.',
-                  HINT = format('ALTER TABLE %s ALTER COLUMN %I SET NOT NULL', s.tbl, s.key_column);
-    END IF;
-
-    -- Types, exactly.
-    SELECT a.atttypid = 'vector'::regtype AND a.atttypmod = 512, pg_catalog.format_type(a.atttypid, a.atttypmod)
-      INTO STRICT v_ok, v_type
-      FROM pg_catalog.pg_attribute a WHERE a.attrelid = s.tbl AND a.attname = s.embedding_column AND NOT a.attisdropped;
-    IF NOT v_ok THEN
-        RAISE EXCEPTION 'column "%" of relation % is of type %, expected vector(512)', s.embedding_column, s.tbl, v_type
-            USING ERRCODE = 'datatype_mismatch';
-    END IF;
-    SELECT a.atttypid = 'jsonb'::regtype, pg_catalog.format_type(a.atttypid, a.atttypmod)
-      INTO STRICT v_ok, v_type
-      FROM pg_catalog.pg_attribute a WHERE a.attrelid = s.tbl AND a.attname = s.metadata_column AND NOT a.attisdropped;
-    IF NOT v_ok THEN
-        RAISE EXCEPTION 'column "%" of relation % is of type %, expected jsonb', s.metadata_column, s.tbl, v_type
-            USING ERRCODE = 'datatype_mismatch';
-    END IF;
-    -- The source column's type, through domains, decides (or checks) the kind.
-    SELECT CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END::regtype,
-           pg_catalog.format_type(a.atttypid, a.atttypmod)
-      INTO v_base, v_type
-      FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
-     WHERE a.attrelid = s.tbl AND a.attname = s.source_column AND NOT a.attisdropped;
-    v_kind := CASE WHEN v_base = 'bytea'::regtype THEN 'bytea'
-                   WHEN v_base IN ('text'::regtype, 'character varying'::regtype) THEN 'url'
-                   WHEN v_base = 'bytea[]'::regtype THEN 'frames' END;
-    IF s.source_kind IS NOT NULL AND s.source_kind NOT IN ('bytea', 'url', 'frames') THEN
-        RAISE EXCEPTION 'invalid source_kind "%"', s.source_kind
-            USING ERRCODE = 'invalid_parameter_value', HINT = 'One of: bytea, url, frames (or NULL to infer it).';
-    END IF;
-    IF v_kind IS NULL OR v_kind <> coalesce(s.source_kind, v_kind) THEN
-        RAISE EXCEPTION 'column "%" of relation % is of type %, which cannot be a % source',
-                        s.source_column, s.tbl, v_type, coalesce(s.source_kind, 'backfill')
-            USING ERRCODE = 'datatype_mismatch',
-                  HINT = 'bytea: an encoded image; text/varchar: an http(s) URL; bytea[]: the frames of a multi-frame scene.';
-    END IF;
-    s.source_kind := v_kind;
-    RETURN s;
-END
-$fn$;
-
--- ---------------------------------------------------------------------------------------------------------
--- Registers (or re-registers, replacing the columns) a source. Returns the registry row. Only a superuser or
--- a role with the privileges of the table's owner may register a table: every run and status of the source
--- runs as that owner.
+-- Registers (or re-registers) a source: what to embed (source_column, source_kind) into which embedding
+-- column. The column mapping is the registry's: on an adopted table (or a column registered before) the key,
+-- metadata, video and user columns are the registry row's, and one given explicitly must agree with it
+-- (22023 otherwise: one table, one mapping); on a table pg_clip does not know yet, a registry row is created
+-- for backfill only (adopted_at NULL) with the given mapping, and a re-registration replaces it. Returns the
+-- source joined with its mapping. Only a superuser or a role with the privileges of the table's owner may
+-- register a table: every run and status of the source runs as that owner.
 CREATE FUNCTION clip_register_source(
     name             text,
     tbl              regclass,
-    key_column       name,                                   -- NULL: the single-column primary key
+    key_column       name,                                   -- NULL: the registry's, or the single-column primary key
     source_column    name,
     source_kind      text    DEFAULT NULL,                   -- 'bytea' | 'url' | 'frames'; NULL: from the type
     embedding_column name    DEFAULT 'embedding_visual_clip',
@@ -1189,68 +1293,131 @@ CREATE FUNCTION clip_register_source(
     video_column     name    DEFAULT NULL,                   -- enables clip_backfill(video_id => ...)
     user_column      name    DEFAULT NULL,                   -- enables clip_backfill(user_id => ...)
     enabled          boolean DEFAULT true                    -- false: skipped by clip_backfill(source => NULL)
-) RETURNS clip_backfill_sources
+) RETURNS clip_backfill_source_config
 LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 AS $fn$
 DECLARE
-    s       clip_backfill_sources;
+    v_name  text := clip_register_source.name;
+    v_tbl   regclass := clip_register_source.tbl;
+    v_key   name := clip_register_source.key_column;
+    v_src   name := clip_register_source.source_column;
+    v_kind  text := lower(clip_register_source.source_kind);
+    v_emb   name := clip_register_source.embedding_column;
+    v_meta  name := clip_register_source.metadata_column;
+    v_video name := clip_register_source.video_column;
+    v_user  name := clip_register_source.user_column;
+    v_reg   clip_scene_tables;
+    v_old   clip_backfill_sources;
     v_other text;
+    v_diff  text[] := '{}';
+    v_out   clip_backfill_source_config;
 BEGIN
-    s.name := clip_register_source.name;
-    s.tbl := clip_register_source.tbl;
-    s.key_column := clip_register_source.key_column;
-    s.source_column := clip_register_source.source_column;
-    s.source_kind := lower(clip_register_source.source_kind);
-    s.embedding_column := clip_register_source.embedding_column;
-    s.metadata_column := clip_register_source.metadata_column;
-    s.video_column := clip_register_source.video_column;
-    s.user_column := clip_register_source.user_column;
-    s.enabled := coalesce(clip_register_source.enabled, true);
-    s := clip_backfill_validate(s);
-    PERFORM clip_assert_may_act_as_owner(s.tbl, 'register it as a backfill source');
+    IF v_name IS NULL OR v_name = '' THEN
+        RAISE EXCEPTION 'source name must not be empty' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF v_tbl IS NULL THEN
+        RAISE EXCEPTION 'tbl must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF v_src IS NULL OR v_emb IS NULL OR v_meta IS NULL THEN
+        RAISE EXCEPTION 'source_column, embedding_column and metadata_column must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM clip_check_table(v_tbl, 'backfilled');
 
-    -- A registration whose table is gone (or a 0.1.0 registration of a temporary table) holds no name.
-    DELETE FROM clip_backfill_sources r WHERE r.name = s.name AND clip_registry_orphan(r.tbl);
-
-    SELECT r.name INTO v_other FROM clip_backfill_sources r
-     WHERE r.tbl = s.tbl AND r.embedding_column = s.embedding_column AND r.name <> s.name;
-    IF v_other IS NOT NULL THEN
-        RAISE EXCEPTION 'column "%" of % is already filled by backfill source "%"', s.embedding_column, s.tbl, v_other
-            USING ERRCODE = 'duplicate_object', HINT = 'Unregister that source first, or use another embedding column.';
+    -- The registry row of the column, if any (visible: the caller must own the table anyway).
+    SELECT r.* INTO v_reg FROM clip_scene_tables r
+     WHERE r.scene_table = v_tbl AND r.embedding_column = v_emb AND NOT clip_registry_orphan(r.scene_table);
+    IF FOUND AND v_reg.adopted_at IS NOT NULL THEN
+        IF v_key IS NOT NULL AND v_key <> v_reg.key_column THEN
+            v_diff := v_diff || format('key_column %I (the table''s is %I)', v_key, v_reg.key_column);
+        END IF;
+        IF v_meta <> v_reg.metadata_column THEN
+            v_diff := v_diff || format('metadata_column %I (the table''s is %I)', v_meta, v_reg.metadata_column);
+        END IF;
+        IF v_video IS NOT NULL AND v_video IS DISTINCT FROM v_reg.video_column THEN
+            v_diff := v_diff || format('video_column %I (the table''s is %s)', v_video, coalesce(quote_ident(v_reg.video_column), 'none'));
+        END IF;
+        IF v_user IS NOT NULL AND v_user IS DISTINCT FROM v_reg.tenant_column THEN
+            v_diff := v_diff || format('user_column %I (the table''s tenant column is %I)', v_user, v_reg.tenant_column);
+        END IF;
+        IF cardinality(v_diff) > 0 THEN
+            RAISE EXCEPTION '% is adopted with another column mapping: %', v_tbl, array_to_string(v_diff, ', ')
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Pass NULL for these columns to use the adopted table''s (clip_scene_tables).';
+        END IF;
+        v_key := v_reg.key_column;
+        v_video := v_reg.video_column;
+        v_user := v_reg.tenant_column;
     END IF;
 
+    SELECT c.key_column, c.source_kind INTO v_key, v_kind
+      FROM clip_check_columns(v_tbl, 'backfilled', v_key, v_emb, v_meta, tenant_column => v_user,
+                              video_column => v_video, source_column => v_src, source_kind => v_kind) c;
+    PERFORM clip_assert_may_act_as_owner(v_tbl, 'register it as a backfill source');
+
+    -- A registration whose table is gone (or a 0.1.0 registration of a temporary table) holds no name.
+    DELETE FROM clip_backfill_sources r WHERE r.name = v_name AND clip_registry_orphan(r.tbl);
+
+    SELECT r.name INTO v_other FROM clip_backfill_sources r
+     WHERE r.tbl = v_tbl AND r.embedding_column = v_emb AND r.name <> v_name;
+    IF v_other IS NOT NULL THEN
+        RAISE EXCEPTION 'column "%" of % is already filled by backfill source "%"', v_emb, v_tbl, v_other
+            USING ERRCODE = 'duplicate_object', HINT = 'Unregister that source first, or use another embedding column.';
+    END IF;
+    SELECT r.* INTO v_old FROM clip_backfill_sources r WHERE r.name = v_name;
+
     BEGIN
-        INSERT INTO clip_backfill_sources AS r
-               (name, tbl, key_column, source_column, source_kind, embedding_column, metadata_column,
-                video_column, user_column, enabled, registered_by)
-        VALUES (s.name, s.tbl, s.key_column, s.source_column, s.source_kind, s.embedding_column, s.metadata_column,
-                s.video_column, s.user_column, s.enabled, current_user)
+        -- The mapping: a new backfill-only row, or the replaced mapping of one; an adopted row is left alone.
+        INSERT INTO clip_scene_tables AS r (scene_table, key_column, tenant_column, video_column, embedding_column,
+                                            metadata_column, adopted_at)
+        VALUES (v_tbl, v_key, v_user, v_video, v_emb, v_meta, NULL)
+        ON CONFLICT ON CONSTRAINT clip_scene_tables_pkey DO UPDATE
+           SET key_column = EXCLUDED.key_column, tenant_column = EXCLUDED.tenant_column,
+               video_column = EXCLUDED.video_column, metadata_column = EXCLUDED.metadata_column
+         WHERE r.adopted_at IS NULL;
+        INSERT INTO clip_backfill_sources AS r (name, tbl, source_column, source_kind, embedding_column, enabled,
+                                                registered_by)
+        VALUES (v_name, v_tbl, v_src, v_kind, v_emb, coalesce(clip_register_source.enabled, true), current_user)
         ON CONFLICT ON CONSTRAINT clip_backfill_sources_pkey DO UPDATE
-           SET tbl = EXCLUDED.tbl, key_column = EXCLUDED.key_column, source_column = EXCLUDED.source_column,
-               source_kind = EXCLUDED.source_kind, embedding_column = EXCLUDED.embedding_column,
-               metadata_column = EXCLUDED.metadata_column, video_column = EXCLUDED.video_column,
-               user_column = EXCLUDED.user_column, enabled = EXCLUDED.enabled,
-               registered_by = current_user, registered_at = now()
-        RETURNING r.* INTO s;
+           SET tbl = EXCLUDED.tbl, source_column = EXCLUDED.source_column, source_kind = EXCLUDED.source_kind,
+               embedding_column = EXCLUDED.embedding_column, enabled = EXCLUDED.enabled,
+               registered_by = current_user, registered_at = now();
     EXCEPTION WHEN insufficient_privilege THEN
         -- The name belongs to a source on a table the caller does not own (row-level security).
-        RAISE EXCEPTION 'backfill source name "%" is taken', s.name
+        RAISE EXCEPTION 'backfill source name "%" is taken', v_name
             USING ERRCODE = 'duplicate_object', HINT = 'Choose another name.';
     WHEN unique_violation THEN
-        RAISE EXCEPTION 'column "%" of % is already filled by another backfill source', s.embedding_column, s.tbl
+        RAISE EXCEPTION 'column "%" of % is already filled by another backfill source', v_emb, v_tbl
             USING ERRCODE = 'duplicate_object', HINT = 'Unregister that source first, or use another embedding column.';
     END;
-    RETURN s;
+    -- What was suppressed under the previous registration says nothing about this one.
+    DELETE FROM clip_backfill_suppressed x WHERE x.source = v_name;
+    -- The previous registration's column, if it moved, keeps no backfill-only registry row.
+    IF v_old.name IS NOT NULL AND (v_old.tbl, v_old.embedding_column) IS DISTINCT FROM (v_tbl, v_emb) THEN
+        DELETE FROM clip_scene_tables r
+         WHERE r.scene_table = v_old.tbl AND r.embedding_column = v_old.embedding_column AND r.adopted_at IS NULL;
+    END IF;
+    SELECT c.* INTO v_out FROM clip_backfill_source_config c WHERE c.name = v_name;
+    RETURN v_out;
 END
 $fn$;
 
--- Removes a registration and its run log (the embeddings and metadata in the table stay). True if removed.
+-- Removes a registration, its run log and its registry row if that existed for backfill only (the
+-- embeddings and metadata in the table stay; an adopted table stays adopted). True if removed.
 CREATE FUNCTION clip_unregister_source(name text) RETURNS boolean
 LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 AS $fn$
+DECLARE
+    v_tbl regclass;
+    v_emb name;
 BEGIN
-    DELETE FROM clip_backfill_sources r WHERE r.name = clip_unregister_source.name;
-    RETURN FOUND;
+    DELETE FROM clip_backfill_sources r WHERE r.name = clip_unregister_source.name
+    RETURNING r.tbl, r.embedding_column INTO v_tbl, v_emb;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    DELETE FROM clip_scene_tables r WHERE r.scene_table = v_tbl AND r.embedding_column = v_emb AND r.adopted_at IS NULL;
+    RETURN true;
 END
 $fn$;
 
@@ -1351,7 +1518,7 @@ CREATE FUNCTION clip_backfill_source_batch_as_owner(tbl regclass, args jsonb) RE
 LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 AS $fn$
 DECLARE
-    s            clip_backfill_sources := jsonb_populate_record(NULL::clip_backfill_sources, args->'source');
+    s            clip_backfill_source_config := jsonb_populate_record(NULL::clip_backfill_source_config, args->'source');
     p_ident      jsonb := args->'ident';
     p_batch      integer := (args->>'batch')::integer;
     p_dry_run    boolean := coalesce((args->>'dry_run')::boolean, false);
@@ -1412,6 +1579,7 @@ DECLARE
     v_w_fps      text[];
     v_f_keys     text[];
     v_f_meta     jsonb[];
+    v_f_fps      text[];
     processed    bigint := 0;
     succeeded    bigint := 0;
     failed       bigint := 0;
@@ -1422,7 +1590,10 @@ BEGIN
         RAISE EXCEPTION 'pg_clip internal error: batch of source "%" called for table %', s.name, tbl
             USING ERRCODE = 'internal_error';
     END IF;
-    s := clip_backfill_validate(s);   -- again, as the owner, right before the claim
+    -- Again, as the owner, right before the claim.
+    PERFORM clip_check_columns(s.tbl, 'backfilled', s.key_column, s.embedding_column, s.metadata_column,
+                               tenant_column => s.user_column, video_column => s.video_column,
+                               source_column => s.source_column, source_kind => s.source_kind);
     IF v_max < 1 THEN v_max := 1; END IF;
     -- pg_clip's own maintenance as the owner: exempt from the owner's FORCEd tenant policy, for this call only.
     PERFORM pg_catalog.set_config('pg_clip.maintenance_table', (tbl)::oid::text, true);
@@ -1439,16 +1610,27 @@ BEGIN
     v_emb := quote_ident(s.embedding_column);
     v_meta := quote_ident(s.metadata_column);
     v_src := quote_ident(s.source_column);
-    v_keytype := clip_backfill_coltype(s.tbl, s.key_column);
+    v_keytype := clip_column_type(s.tbl, s.key_column);
     v_fp_sql := clip_backfill_fingerprint_sql(s.source_kind, v_src);
     v_fp_key := clip_backfill_fingerprint_key(s.source_kind);
     v_has_src := format('%s IS NOT NULL AND %I IS NOT NULL', v_src, s.key_column)
               || CASE WHEN s.source_kind = 'frames' THEN format(' AND cardinality(%s) > 0', v_src) ELSE '' END;
     IF p_video_id IS NOT NULL THEN
-        v_filter := v_filter || format(' AND %I = $1::%s', s.video_column, clip_backfill_coltype(s.tbl, s.video_column));
+        v_filter := v_filter || format(' AND %I = $1::%s', s.video_column, clip_column_type(s.tbl, s.video_column));
     END IF;
     IF p_user_id IS NOT NULL THEN
-        v_filter := v_filter || format(' AND %I = $2::%s', s.user_column, clip_backfill_coltype(s.tbl, s.user_column));
+        v_filter := v_filter || format(' AND %I = $2::%s', s.user_column, clip_column_type(s.tbl, s.user_column));
+    END IF;
+    -- Rows whose every write was suppressed (clip_backfill_suppressed) wait for a change of their source, or
+    -- for a forced run that started after they were suppressed. The columns are qualified (alias clip_t):
+    -- the table may have columns named like clip_backfill_suppressed's.
+    IF EXISTS (SELECT 1 FROM clip_backfill_suppressed x WHERE x.source = s.name) THEN
+        v_filter := v_filter || format(' AND NOT EXISTS (SELECT 1 FROM clip_backfill_suppressed clip_x'
+                                       ' WHERE clip_x.source = $6 AND clip_x.row_key = clip_t.%I::text AND %s)',
+                                       s.key_column,
+                                       CASE WHEN p_force THEN 'clip_x.suppressed_at >= $3'
+                                            ELSE format('clip_x.fingerprint IS NOT DISTINCT FROM %s',
+                                                        clip_backfill_fingerprint_sql(s.source_kind, 'clip_t.' || v_src)) END);
     END IF;
     -- A changed source: the row remembers a fingerprint (rows embedded before 0.2.0 do not) that differs.
     v_changed := format('(%1$s ? %2$L AND %1$s->>%2$L IS DISTINCT FROM %3$s)', v_meta, v_fp_key, v_fp_sql);
@@ -1479,11 +1661,11 @@ BEGIN
 
     IF p_dry_run THEN
         EXECUTE format('SELECT count(*), count(*) FILTER (WHERE had) FROM ('
-                       '(SELECT false AS had FROM %1$s WHERE %2$s%4$s LIMIT $5)'
-                       ' UNION ALL (SELECT true FROM %1$s WHERE %3$s%4$s LIMIT $5) LIMIT $5) c',
+                       '(SELECT false AS had FROM %1$s AS clip_t WHERE %2$s%4$s LIMIT $5)'
+                       ' UNION ALL (SELECT true FROM %1$s AS clip_t WHERE %3$s%4$s LIMIT $5) LIMIT $5) c',
                        s.tbl, v_missing, v_stale, v_filter)
            INTO processed, regenerated
-           USING p_video_id, p_user_id, p_force_before, v_model, p_batch;
+           USING p_video_id, p_user_id, p_force_before, v_model, p_batch, s.name;
         RETURN jsonb_build_object('processed', processed, 'succeeded', 0, 'failed', 0, 'suppressed', 0,
                                   'skipped', processed, 'regenerated', regenerated);
     END IF;
@@ -1495,11 +1677,11 @@ BEGIN
                      CASE WHEN s.source_kind = 'bytea' THEN v_src || '::bytea' ELSE 'NULL::bytea' END,
                      CASE WHEN s.source_kind = 'url' THEN v_src || '::text' ELSE 'NULL::text' END,
                      v_meta, v_emb, v_fp_sql);
-    v_sql := format('SELECT * FROM (SELECT %1$s FROM %2$s WHERE %3$s%5$s LIMIT $5 FOR NO KEY UPDATE SKIP LOCKED) m'
-                    ' UNION ALL SELECT * FROM (SELECT %1$s FROM %2$s WHERE %4$s%5$s LIMIT $5 FOR NO KEY UPDATE SKIP LOCKED) s'
+    v_sql := format('SELECT * FROM (SELECT %1$s FROM %2$s AS clip_t WHERE %3$s%5$s LIMIT $5 FOR NO KEY UPDATE OF clip_t SKIP LOCKED) m'
+                    ' UNION ALL SELECT * FROM (SELECT %1$s FROM %2$s AS clip_t WHERE %4$s%5$s LIMIT $5 FOR NO KEY UPDATE OF clip_t SKIP LOCKED) s'
                     ' LIMIT $5',
                     v_cols, s.tbl, v_missing, v_stale, v_filter);
-    FOR r IN EXECUTE v_sql USING p_video_id, p_user_id, p_force_before, v_model, p_batch LOOP
+    FOR r IN EXECUTE v_sql USING p_video_id, p_user_id, p_force_before, v_model, p_batch, s.name LOOP
         v_keys := array_append(v_keys, r.k);
         v_prev := array_append(v_prev, r.meta);
         v_had := array_append(v_had, r.had);
@@ -1673,8 +1855,9 @@ BEGIN
            coalesce(array_agg(v_out_meta[i] ORDER BY i), '{}'), coalesce(array_agg(v_fps[i] ORDER BY i), '{}')
       INTO v_w_keys, v_w_emb, v_w_meta, v_w_fps
       FROM generate_series(1, v_n) i WHERE v_out_emb[i] IS NOT NULL;
-    SELECT coalesce(array_agg(v_keys[i] ORDER BY i), '{}'), coalesce(array_agg(v_out_meta[i] ORDER BY i), '{}')
-      INTO v_f_keys, v_f_meta
+    SELECT coalesce(array_agg(v_keys[i] ORDER BY i), '{}'), coalesce(array_agg(v_out_meta[i] ORDER BY i), '{}'),
+           coalesce(array_agg(v_fps[i] ORDER BY i), '{}')
+      INTO v_f_keys, v_f_meta, v_f_fps
       FROM generate_series(1, v_n) i WHERE v_out_emb[i] IS NULL;
     EXECUTE format('WITH w AS (UPDATE %1$s AS t SET %2$s = u.e, %3$s = u.m'
                    '  FROM unnest($1::text[], $2::vector[], $3::jsonb[], $4::text[]) AS u(k, e, m, fp)'
@@ -1690,6 +1873,7 @@ BEGIN
     FOR v_i IN 1 .. v_n LOOP
         IF v_out_emb[v_i] IS NOT NULL AND NOT v_keys[v_i] = ANY (v_written) THEN
             v_f_keys := v_f_keys || v_keys[v_i];
+            v_f_fps := v_f_fps || v_fps[v_i];
             v_f_meta := v_f_meta || clip_backfill_failed_meta(v_prev[v_i], v_had[v_i],
                 clip_backfill_failure(s.name, 'write', '02000',
                     'the UPDATE of the row did not take effect (a trigger returned NULL, a row-level security policy hid the row, or the source changed)',
@@ -1703,6 +1887,14 @@ BEGIN
        INTO v_recorded USING v_f_keys, v_f_meta;
     failed := v_n - succeeded;
     suppressed := cardinality(v_f_keys) - cardinality(v_recorded);
+    -- Rows where nothing could be written are remembered, with the fingerprint of what was claimed, so that
+    -- the next batches do not claim them again; a row any write reached is forgotten.
+    IF suppressed > 0 THEN
+        INSERT INTO clip_backfill_suppressed AS x (source, row_key, fingerprint, suppressed_at)
+        SELECT s.name, u.k, u.fp, now() FROM unnest(v_f_keys, v_f_fps) AS u(k, fp) WHERE NOT u.k = ANY (v_recorded)
+        ON CONFLICT (source, row_key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, suppressed_at = EXCLUDED.suppressed_at;
+    END IF;
+    DELETE FROM clip_backfill_suppressed x WHERE x.source = s.name AND x.row_key = ANY (v_written || v_recorded);
     RETURN jsonb_build_object('processed', processed, 'succeeded', succeeded, 'failed', failed,
                               'suppressed', suppressed, 'skipped', 0, 'regenerated', regenerated);
 END
@@ -1723,8 +1915,7 @@ DECLARE
     v_ident   jsonb;
     v_me      oid := (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = current_user);
     v_before  timestamptz := coalesce(p_force_before, now());
-    s         clip_backfill_sources;
-    v_ok      clip_backfill_sources;
+    s         clip_backfill_source_config;
     v_started timestamptz;
     v_res     jsonb;
     v_code    text;
@@ -1743,7 +1934,7 @@ BEGIN
     v_ident := clip_image_model_identity();
 
     FOR s IN
-        SELECT r.* FROM clip_backfill_sources r
+        SELECT r.* FROM clip_backfill_source_config r
          WHERE (p_source IS NOT NULL AND r.name = p_source)
             OR (p_source IS NULL AND r.enabled
                 AND EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = r.tbl AND c.relowner = v_me))
@@ -1751,21 +1942,25 @@ BEGIN
     LOOP
         -- Re-validate every time (columns may have been dropped or retyped); a named source raises.
         IF p_source IS NOT NULL THEN
-            v_ok := clip_backfill_validate(s);
+            PERFORM clip_check_columns(s.tbl, 'backfilled', s.key_column, s.embedding_column, s.metadata_column,
+                                       tenant_column => s.user_column, video_column => s.video_column,
+                                       source_column => s.source_column, source_kind => s.source_kind);
             PERFORM clip_assert_may_act_as_owner(s.tbl, 'backfill it');
         ELSE
             BEGIN
-                v_ok := clip_backfill_validate(s);
+                PERFORM clip_check_columns(s.tbl, 'backfilled', s.key_column, s.embedding_column, s.metadata_column,
+                                           tenant_column => s.user_column, video_column => s.video_column,
+                                           source_column => s.source_column, source_kind => s.source_kind);
             EXCEPTION WHEN OTHERS THEN
                 GET STACKED DIAGNOSTICS v_code = RETURNED_SQLSTATE, v_msg = MESSAGE_TEXT;
                 RAISE WARNING 'skipping backfill source "%": % (SQLSTATE %)', s.name, v_msg, v_code;
                 CONTINUE;
             END;
         END IF;
-        IF (p_video_id IS NOT NULL AND v_ok.video_column IS NULL) OR (p_user_id IS NOT NULL AND v_ok.user_column IS NULL) THEN
+        IF (p_video_id IS NOT NULL AND s.video_column IS NULL) OR (p_user_id IS NOT NULL AND s.user_column IS NULL) THEN
             IF p_source IS NOT NULL THEN
                 RAISE EXCEPTION 'backfill source "%" has no % column to filter on', s.name,
-                                CASE WHEN p_video_id IS NOT NULL AND v_ok.video_column IS NULL THEN 'video' ELSE 'user' END
+                                CASE WHEN p_video_id IS NOT NULL AND s.video_column IS NULL THEN 'video' ELSE 'user' END
                     USING ERRCODE = 'invalid_parameter_value',
                           HINT = 'Re-register it with video_column => ... / user_column => ....';
             END IF;
@@ -1776,9 +1971,9 @@ BEGIN
         v_started := clock_timestamp();
         v_res := NULL;
         IF p_source IS NOT NULL THEN
-            v_res := clip_as_table_owner((v_ok.tbl)::oid,
+            v_res := clip_as_table_owner((s.tbl)::oid,
                          ('clip_backfill_source_batch_as_owner(regclass,jsonb)'::regprocedure)::oid,
-                         jsonb_build_object('source', to_jsonb(v_ok), 'ident', v_ident, 'batch', p_batch,
+                         jsonb_build_object('source', to_jsonb(s), 'ident', v_ident, 'batch', p_batch,
                                             'dry_run', coalesce(p_dry_run, false), 'video_id', p_video_id,
                                             'user_id', p_user_id, 'force', coalesce(p_force, false),
                                             'force_before', v_before));
@@ -1786,9 +1981,9 @@ BEGIN
             -- One source's failure does not stop the others (its batch is rolled back); a configuration
             -- error (the model) would fail every source, so it fails the call.
             BEGIN
-                v_res := clip_as_table_owner((v_ok.tbl)::oid,
+                v_res := clip_as_table_owner((s.tbl)::oid,
                              ('clip_backfill_source_batch_as_owner(regclass,jsonb)'::regprocedure)::oid,
-                             jsonb_build_object('source', to_jsonb(v_ok), 'ident', v_ident, 'batch', p_batch,
+                             jsonb_build_object('source', to_jsonb(s), 'ident', v_ident, 'batch', p_batch,
                                                 'dry_run', coalesce(p_dry_run, false), 'video_id', p_video_id,
                                                 'user_id', p_user_id, 'force', coalesce(p_force, false),
                                                 'force_before', v_before));
@@ -1921,7 +2116,7 @@ CREATE FUNCTION clip_backfill_status_as_owner(tbl regclass, args jsonb) RETURNS 
 LANGUAGE plpgsql STABLE SECURITY INVOKER
 AS $fn$
 DECLARE
-    s          clip_backfill_sources := jsonb_populate_record(NULL::clip_backfill_sources, args->'source');
+    s          clip_backfill_source_config := jsonb_populate_record(NULL::clip_backfill_source_config, args->'source');
     v_model    jsonb := nullif(args->'model', 'null'::jsonb);
     v_emb      text;
     v_meta     text;
@@ -1931,12 +2126,15 @@ DECLARE
     v_changed  text;
     v_res      jsonb;
     v_failures jsonb;
+    v_supp     jsonb;
 BEGIN
     IF s.tbl IS DISTINCT FROM tbl THEN
         RAISE EXCEPTION 'pg_clip internal error: status of source "%" called for table %', s.name, tbl
             USING ERRCODE = 'internal_error';
     END IF;
-    s := clip_backfill_validate(s);
+    PERFORM clip_check_columns(s.tbl, 'backfilled', s.key_column, s.embedding_column, s.metadata_column,
+                               tenant_column => s.user_column, video_column => s.video_column,
+                               source_column => s.source_column, source_kind => s.source_kind);
     PERFORM pg_catalog.set_config('pg_clip.maintenance_table', (tbl)::oid::text, true);
     v_emb := quote_ident(s.embedding_column);
     v_meta := quote_ident(s.metadata_column);
@@ -1975,7 +2173,23 @@ BEGIN
         '         GROUP BY 1) g',
         v_emb, v_meta, s.tbl)
        INTO v_failures;
-    RETURN v_res || jsonb_build_object('failures', v_failures);
+    -- Rows whose every write was suppressed and whose source has not changed since: not claimed again, so
+    -- not pending either (suppressed_pending: those that would otherwise count as pending).
+    IF EXISTS (SELECT 1 FROM clip_backfill_suppressed x WHERE x.source = s.name) THEN
+        EXECUTE format(
+            'SELECT jsonb_build_object(''suppressed'', count(*), ''suppressed_pending'', count(*) FILTER (WHERE t.%1$s IS NULL'
+            '        AND NOT coalesce(t.%2$s @> ''{"status": "failed_permanently"}'', false)'
+            '        AND NOT (coalesce(t.%2$s @> ''{"status": "failed"}'', false)'
+            '                 AND coalesce((t.%2$s->>''next_retry_at'')::timestamptz, ''-infinity'') > now())))'
+            '  FROM clip_backfill_suppressed x JOIN %3$s AS t ON t.%4$I = x.row_key::%5$s'
+            ' WHERE x.source = $1 AND x.fingerprint IS NOT DISTINCT FROM %6$s',
+            v_emb, v_meta, s.tbl, s.key_column, clip_column_type(s.tbl, s.key_column),
+            clip_backfill_fingerprint_sql(s.source_kind, 't.' || v_src))
+           INTO v_supp USING s.name;
+    ELSE
+        v_supp := '{"suppressed": 0, "suppressed_pending": 0}';
+    END IF;
+    RETURN v_res || v_supp || jsonb_build_object('failures', v_failures);
 END
 $fn$;
 
@@ -1987,12 +2201,11 @@ CREATE FUNCTION clip_backfill_status(source text DEFAULT NULL) RETURNS SETOF cli
 LANGUAGE plpgsql STABLE SECURITY INVOKER
 AS $fn$
 DECLARE
-    s          clip_backfill_sources;
+    s          clip_backfill_source_config;
     o          clip_backfill_status_row;
     v_ident    jsonb;
     v_model    jsonb;
     v_mproblem text;
-    v_ok       clip_backfill_sources;
     v_res      jsonb;
 BEGIN
     IF clip_backfill_status.source IS NOT NULL
@@ -2006,7 +2219,7 @@ BEGIN
     EXCEPTION WHEN OTHERS THEN
         v_mproblem := 'image model unavailable: ' || SQLERRM;
     END;
-    FOR s IN SELECT r.* FROM clip_backfill_sources r
+    FOR s IN SELECT r.* FROM clip_backfill_source_config r
               WHERE clip_backfill_status.source IS NULL OR r.name = clip_backfill_status.source ORDER BY r.name LOOP
         o := NULL;
         o.source := s.name; o.table_name := s.tbl; o.source_kind := s.source_kind; o.enabled := s.enabled;
@@ -2015,19 +2228,24 @@ BEGIN
         SELECT x.finished_at, to_jsonb(x) - 'id' - 'source' INTO o.last_run_at, o.last_run
           FROM clip_backfill_runs x WHERE x.source = s.name ORDER BY x.id DESC LIMIT 1;
         BEGIN
-            v_ok := clip_backfill_validate(s);
+            PERFORM clip_check_columns(s.tbl, 'backfilled', s.key_column, s.embedding_column, s.metadata_column,
+                                       tenant_column => s.user_column, video_column => s.video_column,
+                                       source_column => s.source_column, source_kind => s.source_kind);
             PERFORM clip_assert_may_act_as_owner(s.tbl, 'read its backfill status');
-            v_res := clip_as_table_owner((v_ok.tbl)::oid,
+            v_res := clip_as_table_owner((s.tbl)::oid,
                                          ('clip_backfill_status_as_owner(regclass,jsonb)'::regprocedure)::oid,
-                                         jsonb_build_object('source', to_jsonb(v_ok), 'model', v_model));
+                                         jsonb_build_object('source', to_jsonb(s), 'model', v_model));
             o.total_rows := (v_res->>'total_rows')::bigint;
             o.embedded := (v_res->>'embedded')::bigint;
             o.without_embedding := o.total_rows - o.embedded;
             o.no_source := (v_res->>'no_source')::bigint;
             o.failed_permanently := (v_res->>'failed_permanently')::bigint;
             o.failed_retrying := (v_res->>'due')::bigint + (v_res->>'waiting')::bigint;
-            -- Eligible for the next run: no embedding, something to embed, not failed-and-waiting/given up.
-            o.pending := o.without_embedding - o.no_source - (v_res->>'waiting')::bigint - o.failed_permanently;
+            -- Eligible for the next run: no embedding, something to embed, not failed-and-waiting/given up,
+            -- not suppressed.
+            o.suppressed := (v_res->>'suppressed')::bigint;
+            o.pending := o.without_embedding - o.no_source - (v_res->>'waiting')::bigint - o.failed_permanently
+                         - (v_res->>'suppressed_pending')::bigint;
             o.source_changed := (v_res->>'source_changed')::bigint;
             o.stale_retrying := (v_res->>'stale_retrying')::bigint;
             o.stale_failed_permanently := (v_res->>'stale_failed_permanently')::bigint;
@@ -2056,22 +2274,23 @@ REVOKE ALL ON FUNCTION clip_backfill_status_as_owner(regclass, jsonb) FROM PUBLI
 REVOKE ALL ON FUNCTION clip_fetch_url(text) FROM PUBLIC;
 
 COMMENT ON TABLE clip_backfill_sources IS
-    'pg_clip: one row per backfill source (what to embed, where to write it). Row-level security: a role sees and writes the sources of tables it owns; kept by pg_dump.';
+    'pg_clip: one row per backfill source: what to embed (source column and kind) into which registered embedding column; the column mapping is the clip_scene_tables row it references. Row-level security: a role sees and writes the sources of tables it owns; kept by pg_dump.';
+COMMENT ON TABLE clip_backfill_suppressed IS
+    'pg_clip: rows of a source whose every write was suppressed (trigger or policy), with the source fingerprint claimed; not claimed again until the source changes or a later forced run. Visible with its source; not dumped.';
+COMMENT ON VIEW clip_backfill_source_config IS
+    'pg_clip: each backfill source joined with its clip_scene_tables mapping (key, metadata, video, user = tenant column): the 0.1.0 shape of clip_backfill_sources. security_invoker: the registries'' row-level security applies.';
 COMMENT ON TABLE clip_backfill_runs IS
     'pg_clip: one row per (run, source) that processed rows; visible with its source, written by clip_backfill. Not dumped.';
 COMMENT ON SEQUENCE clip_backfill_runs_id_seq IS 'pg_clip: the identity of clip_backfill_runs.';
 COMMENT ON TYPE clip_backfill_result IS 'pg_clip: a row of clip_backfill: per source, rows processed, written (succeeded), failed, skipped (dry run), and ms.';
 COMMENT ON TYPE clip_backfill_status_row IS 'pg_clip: a row of clip_backfill_status (see docs/backfill.md, "Monitor").';
-COMMENT ON FUNCTION clip_backfill_coltype(regclass, name) IS 'Internal: format_type of a column, NULL when it does not exist.';
 COMMENT ON FUNCTION clip_backfill_source_visible(regclass) IS
     'Row-level security of clip_backfill_sources: the table is owned by the current role (or gone).';
 COMMENT ON FUNCTION clip_backfill_sources_guard() IS 'Trigger: a registration is recorded under a role the writer belongs to.';
 COMMENT ON FUNCTION clip_backfill_runs_stamp() IS 'Trigger: run_by is always the inserting role.';
-COMMENT ON FUNCTION clip_backfill_validate(clip_backfill_sources) IS
-    'Validates a backfill source from the catalogs (table, columns, exact types, unique NOT NULL key) and returns it normalised.';
 COMMENT ON FUNCTION clip_register_source(text, regclass, name, name, text, name, name, name, name, boolean) IS
-    'Registers (or replaces) a backfill source; needs the table owner''s privileges (or superuser). Returns the registry row.';
-COMMENT ON FUNCTION clip_unregister_source(text) IS 'Removes a backfill source and its run log (the embeddings stay); true if removed.';
+    'Registers (or replaces) a backfill source; the column mapping is the table''s clip_scene_tables row (created for backfill only if the table is not adopted; given columns must agree with an adopted one). Needs the table owner''s privileges (or superuser). Returns the source with its mapping.';
+COMMENT ON FUNCTION clip_unregister_source(text) IS 'Removes a backfill source, its run log and its backfill-only registry row (the embeddings stay, an adopted table stays adopted); true if removed.';
 COMMENT ON FUNCTION clip_backfill_attempt(jsonb) IS 'Internal: the attempt number of a row''s next try, from its metadata.';
 COMMENT ON FUNCTION clip_backfill_failure(text, text, text, text, integer, integer, interval, jsonb) IS
     'Internal: the failure document of an attempt (status, SQLSTATE, message, attempts, next retry with exponential backoff).';
@@ -2092,7 +2311,7 @@ COMMENT ON PROCEDURE clip_backfill_run(integer, integer, text, text, text, boole
 COMMENT ON FUNCTION clip_backfill_status_as_owner(regclass, jsonb) IS
     'Internal: the status counts of one source, run by clip_as_table_owner as the table''s owner.';
 COMMENT ON FUNCTION clip_backfill_status(text) IS
-    'Coverage, pending, stale (other model, changed source, failed re-embeds), failures by SQLSTATE, timings and last run of each visible source, counted as the table''s owner.';
+    'Coverage, pending, stale (other model, changed source, failed re-embeds), suppressed writes, failures by SQLSTATE, timings and last run of each visible source, counted as the table''s owner.';
 COMMENT ON FUNCTION clip_fetch_url(text) IS
     'Fetches an image over http(s) under the clip.http_* limits, refusing non-public addresses. Not executable by PUBLIC: GRANT EXECUTE to the roles (table owners) that need it.';
 
@@ -2145,7 +2364,7 @@ COMMENT ON FUNCTION clip_as_table_owner(oid, oid, jsonb) IS
     'Internal: runs one of pg_clip''s *_as_owner(regclass, jsonb) functions as the table''s owner in a security-restricted operation (search_path pg_catalog, pg_temp). The caller must be a superuser or have the owner''s privileges.';
 
 -- ======== data migrations ========
--- pg_clip 0.1.0 -> 0.2.0, hand-written tail: data migrations that need the 0.2.0 code. None of them reads a
+-- pg_clip 0.1.0 -> 0.2.0, hand-written tail: data migrations and checks that need the 0.2.0 code. None of them reads a
 -- user's table; what runs a user type's code (canonical tenant ids) or changes a user's table (its tenant
 -- policy) goes through clip_as_table_owner, as the table's owner. A table this cannot handle gets a WARNING
 -- and is left as it was: the upgrade never fails, and never loses a mapping, because of one user table.
@@ -2160,7 +2379,7 @@ BEGIN
     -- clip_unmap_tenant_role('role', '42') finds it. A value that is not valid any more is kept as it is.
     FOR r IN SELECT DISTINCT m.scene_table, c.tenant_column
                FROM clip_tenant_roles m JOIN clip_scene_tables c ON c.scene_table = m.scene_table
-              WHERE NOT clip_registry_orphan(m.scene_table) LOOP
+              WHERE c.adopted_at IS NOT NULL AND NOT clip_registry_orphan(m.scene_table) LOOP
         BEGIN
             SELECT array_agg(DISTINCT m.tenant_id) INTO v_stored FROM clip_tenant_roles m WHERE m.scene_table = r.scene_table;
             v_canon := clip_tenant_canonical(r.scene_table, r.tenant_column, v_stored, false);
@@ -2185,7 +2404,7 @@ BEGIN
                FROM clip_scene_tables c
                JOIN pg_catalog.pg_class t ON t.oid = c.scene_table
                JOIN pg_catalog.pg_policy p ON p.polrelid = c.scene_table AND p.polname = 'clip_tenant_isolation'
-              WHERE t.relkind = 'r' AND t.relpersistence <> 't'
+              WHERE c.adopted_at IS NOT NULL AND t.relkind = 'r' AND t.relpersistence <> 't'
                 AND pg_catalog.pg_get_expr(p.polqual, p.polrelid) LIKE '(' || quote_ident(c.tenant_column) || ' = ANY %' LOOP
         BEGIN
             PERFORM clip_check_table(r.scene_table, 'protected by row-level security');
@@ -2195,6 +2414,29 @@ BEGIN
         EXCEPTION WHEN OTHERS THEN
             RAISE WARNING 'pg_clip upgrade: the tenant policy of % was left as it was: %', r.scene_table, SQLERRM
                 USING HINT = 'Run SELECT clip_enable_tenant_rls(...) on it as its owner.';
+        END;
+    END LOOP;
+
+    -- 0.2.0 validates every registry row with the one check, clip_check_columns, which is stricter than
+    -- 0.1.0's two: an adopted table's key must now be unique and NOT NULL, and an embedding column exactly
+    -- vector(512) (0.1.0's backfill also took an unconstrained vector). Catalogs only, nothing of the table
+    -- runs. A row that fails stays as it is (search keeps working); backfill and status report the problem.
+    FOR r IN SELECT c.*, s.name AS source, s.source_column, s.source_kind
+               FROM clip_scene_tables c
+               LEFT JOIN clip_backfill_sources s ON s.tbl = c.scene_table AND s.embedding_column = c.embedding_column
+              WHERE NOT clip_registry_orphan(c.scene_table)
+              ORDER BY c.scene_table::text, c.embedding_column LOOP
+        BEGIN
+            PERFORM clip_check_columns(r.scene_table, 'used by pg_clip', r.key_column, r.embedding_column,
+                                       r.metadata_column, r.tenant_column, r.video_column, r.start_column,
+                                       r.end_column, r.thumbnail_url_column, r.thumbnail_column,
+                                       r.source_column, r.source_kind);
+        EXCEPTION WHEN OTHERS THEN
+            RAISE WARNING 'pg_clip upgrade: % (column %) does not pass the checks of 0.2.0: %',
+                          r.scene_table, r.embedding_column, SQLERRM
+                USING DETAIL = CASE WHEN r.source IS NULL THEN 'The adopted table can still be searched.'
+                                    ELSE format('Backfill source "%s" will report this problem until it is fixed.', r.source) END,
+                      HINT = 'Adoption and backfill now need a unique NOT NULL key column and an embedding column of type vector(512).';
         END;
     END LOOP;
 END

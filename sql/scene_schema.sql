@@ -23,8 +23,12 @@
 -- Objects (all in the extension's schema):
 --   clip_owns_table(regclass)             true when the current role has the privileges of the table's owner
 --   clip_check_table(regclass, text)      raises unless the relation is a permanent, ordinary, stand-alone table
---   clip_scene_tables                     registry: one row per adopted table, with its column mapping (RLS)
---   clip_scene_table_config(regclass)     the registry row of a table (NULL = the only adopted table you can read)
+--   clip_scene_tables                     THE registry: one row per (table, embedding column) pg_clip knows, adopted
+--                                         for search (adopted_at set) or registered for backfill only (RLS)
+--   clip_column_type(regclass, name)      format_type of a column, for casts in generated statements
+--   clip_source_kind(regclass, name)      the backfill source kind a column's type allows (bytea, url, frames)
+--   clip_check_columns(...)               THE column validation: adoption, registration, backfill and status
+--   clip_scene_table_config(regclass)     the adopted row of a table (NULL = the only adopted table you can read)
 --   clip_adopt_scene_table(...)           adds the columns (no rewrite), creates the indexes, registers
 --   clip_tenant_roles                     which role may see which tenant of which table (admin-only)
 --   clip_current_tenants                  view: the mappings that apply to the current role
@@ -34,8 +38,9 @@
 
 -- @@ schema
 -- ---------------------------------------------------------------------------------------------------------
--- Ownership test used by the registry's CHECK and the adoption checks. Ownership in PostgreSQL means having
--- the privileges of the owning role (membership with INHERIT), which pg_has_role(..., 'USAGE') tests.
+-- Ownership test used by the registries' policies and the adoption checks (and by clip_tenant_rls_exempt,
+-- which users' policies depend on). Ownership in PostgreSQL means having the privileges of the owning role
+-- (membership with INHERIT), which pg_has_role(..., 'USAGE') tests.
 CREATE FUNCTION clip_owns_table(tbl regclass) RETURNS boolean
 LANGUAGE sql STABLE STRICT PARALLEL SAFE SECURITY INVOKER
 AS $fn$
@@ -46,13 +51,18 @@ AS $fn$
 $fn$;
 
 -- ---------------------------------------------------------------------------------------------------------
--- The registry of adopted scene tables. Row-level security: a role sees the rows of tables it owns or may
--- read, and writes only rows of tables it owns (the policies in the code part); clip_adopt_scene_table
--- writes it as the table's owner.
+-- The one registry of the user tables pg_clip works on: one row per (table, embedding column), with the
+-- table's column mapping. A row is written by clip_adopt_scene_table (adopted_at set: the table is searched)
+-- or by clip_register_source (a backfill source's target; adopted_at NULL while the table is not adopted);
+-- clip_backfill_sources refers to it, so a source and a search of the same table can no longer disagree on
+-- the key, metadata, video or tenant column. At most one adopted row per table (the partial unique index):
+-- search needs one mapping per table. tenant_column is also the user filter of clip_backfill(user_id => ...).
+-- Row-level security (policies in the code part) replaces 0.1.0's CHECK (clip_owns_table(scene_table)): a
+-- CHECK runs on every write, including pg_restore's and a superuser's, and cannot tell who may read a row.
 CREATE TABLE clip_scene_tables (
-    scene_table          regclass    PRIMARY KEY,
-    id_column            name        NOT NULL,
-    tenant_column        name        NOT NULL,
+    scene_table          regclass    NOT NULL,
+    key_column           name        NOT NULL,   -- unique and NOT NULL in the table: how pg_clip finds a row again
+    tenant_column        name,                   -- NOT NULL once adopted
     video_column         name,
     start_column         name,
     end_column           name,
@@ -60,9 +70,11 @@ CREATE TABLE clip_scene_tables (
     thumbnail_column     name,
     embedding_column     name        NOT NULL DEFAULT 'embedding_visual_clip',
     metadata_column      name        NOT NULL DEFAULT 'visual_clip_metadata',
-    adopted_at           timestamptz NOT NULL DEFAULT now(),
-    CONSTRAINT clip_scene_tables_owner_check CHECK (clip_owns_table(scene_table))
+    adopted_at           timestamptz,            -- NULL: registered for backfill only, not searched
+    CONSTRAINT clip_scene_tables_pkey PRIMARY KEY (scene_table, embedding_column),
+    CONSTRAINT clip_scene_tables_tenant_check CHECK (adopted_at IS NULL OR tenant_column IS NOT NULL)
 );
+CREATE UNIQUE INDEX clip_scene_tables_adopted_key ON clip_scene_tables (scene_table) WHERE adopted_at IS NOT NULL;
 SELECT pg_catalog.pg_extension_config_dump('clip_scene_tables', '');
 REVOKE ALL ON clip_scene_tables FROM PUBLIC;
 GRANT SELECT, INSERT, UPDATE, DELETE ON clip_scene_tables TO PUBLIC;
@@ -157,6 +169,169 @@ BEGIN
 END
 $fn$;
 
+-- format_type() of a column, or NULL when the table or column does not exist; for the casts in generated
+-- statements and for the checks below.
+CREATE FUNCTION clip_column_type(tbl regclass, col name) RETURNS text
+LANGUAGE sql STABLE STRICT SECURITY INVOKER
+AS $fn$
+    SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_attribute a
+     WHERE a.attrelid = tbl AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped
+$fn$;
+
+-- The backfill source kind a column's type allows, through domains: bytea (an encoded image), text or
+-- varchar (an http(s) URL), bytea[] (the frames of a scene); NULL for any other type.
+CREATE FUNCTION clip_source_kind(tbl regclass, col name) RETURNS text
+LANGUAGE sql STABLE STRICT SECURITY INVOKER
+AS $fn$
+    SELECT CASE WHEN b = 'bytea'::regtype THEN 'bytea'
+                WHEN b IN ('text'::regtype, 'character varying'::regtype) THEN 'url'
+                WHEN b = 'bytea[]'::regtype THEN 'frames' END
+      FROM (SELECT CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END::regtype AS b
+              FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+             WHERE a.attrelid = tbl AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped) x
+$fn$;
+
+-- ---------------------------------------------------------------------------------------------------------
+-- THE validation of a table and its column mapping, used by adoption, source registration, every backfill
+-- batch and every status (as the caller, and again as the table's owner right before the table is read).
+-- From the catalogs only: no table data is read, so no code of the table's owner runs. A NULL column is not
+-- checked (absent, or not part of what the caller validates). Returns the key column (NULL: defaulted to the
+-- single-column primary key) and the source kind (NULL: inferred from the source column's type).
+--
+-- Raises with SQLSTATEs: 42P01/42809/0A000 the table (clip_check_table), 42703 a missing column, 42P10 a key
+-- that is not unique or allows NULL, 22023 the same column twice or a bad kind, 42804 a type:
+--   * the embedding column is exactly vector(512). 0.1.0's backfill also accepted an unconstrained `vector`
+--     (atttypmod -1) while adoption required 512; the one check keeps the strict rule on purpose: a column
+--     without dimensions accepts vectors of any length (a 768-d vector written by anyone else makes every
+--     search over the column fail with "different vector dimensions"), pgvector cannot build the HNSW index
+--     on it, and pg_clip only ever writes 512-d vectors;
+--   * the metadata column is exactly jsonb (no domain, no composite with a cast: pg_clip's statements cast
+--     to and from it, and a user-defined cast would run inside them);
+--   * the key is one column with a valid, non-partial, non-expression unique index, and NOT NULL: a row
+--     whose key is NULL or shared could never be written back (backfill) or named (search "more like this");
+--   * start/end columns are numbers of seconds (a numeric type, or a domain over one); the thumbnail column
+--     is bytea; the source column is bytea, text/varchar or bytea[] (or a domain over one) matching the kind.
+CREATE FUNCTION clip_check_columns(
+    tbl                  regclass,
+    purpose              text,
+    INOUT key_column     name,
+    embedding_column     name,
+    metadata_column      name,
+    tenant_column        name DEFAULT NULL,
+    video_column         name DEFAULT NULL,
+    start_column         name DEFAULT NULL,
+    end_column           name DEFAULT NULL,
+    thumbnail_url_column name DEFAULT NULL,
+    thumbnail_column     name DEFAULT NULL,
+    source_column        name DEFAULT NULL,
+    INOUT source_kind    text DEFAULT NULL)
+LANGUAGE plpgsql STABLE SECURITY INVOKER
+AS $fn$
+DECLARE
+    v_col  name;
+    v_type text;
+    v_ok   boolean;
+    v_kind text;
+BEGIN
+    PERFORM clip_check_table(tbl, coalesce(purpose, 'used by pg_clip'));
+
+    IF key_column IS NULL THEN
+        SELECT a.attname INTO key_column
+          FROM pg_catalog.pg_index i
+          JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+         WHERE i.indrelid = tbl AND i.indisprimary AND i.indnkeyatts = 1;
+        IF key_column IS NULL THEN
+            RAISE EXCEPTION 'table % has no single-column primary key', tbl
+                USING ERRCODE = 'invalid_column_reference',
+                      HINT = 'Name the key column: key_column => ''...'' (id_column => ''...'' for clip_adopt_scene_table).';
+        END IF;
+    END IF;
+    FOREACH v_col IN ARRAY ARRAY[key_column, embedding_column, metadata_column, tenant_column, video_column,
+                                 start_column, end_column, thumbnail_url_column, thumbnail_column, source_column] LOOP
+        CONTINUE WHEN v_col IS NULL;
+        IF clip_column_type(tbl, v_col) IS NULL THEN
+            RAISE EXCEPTION 'column "%" of relation % does not exist', v_col, tbl
+                USING ERRCODE = 'undefined_column', HINT = 'Pass NULL for an optional column the table does not have.';
+        END IF;
+    END LOOP;
+    IF embedding_column IN (key_column, source_column, metadata_column)
+       OR metadata_column IN (key_column, source_column) THEN
+        RAISE EXCEPTION 'the embedding and metadata columns must be two columns distinct from the key and source columns'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    IF NOT EXISTS (
+        SELECT 1 FROM pg_catalog.pg_index i
+          JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+         WHERE i.indrelid = tbl AND i.indisunique AND i.indisvalid AND i.indnkeyatts = 1
+           AND i.indpred IS NULL AND i.indexprs IS NULL AND a.attname = key_column) THEN
+        RAISE EXCEPTION 'key column "%" of % is not unique', key_column, tbl
+            USING ERRCODE = 'invalid_column_reference',
+                  HINT = 'The key must have a primary key or a unique index of its own (one column, no predicate).';
+    END IF;
+    IF NOT (SELECT a.attnotnull FROM pg_catalog.pg_attribute a
+             WHERE a.attrelid = tbl AND a.attname = key_column AND NOT a.attisdropped) THEN
+        RAISE EXCEPTION 'key column "%" of % allows NULL', key_column, tbl
+            USING ERRCODE = 'invalid_column_reference',
+                  DETAIL = 'A row whose key is NULL could never be written back, and would stay pending forever.',
+                  HINT = format('ALTER TABLE %s ALTER COLUMN %I SET NOT NULL', tbl, key_column);
+    END IF;
+
+    IF embedding_column IS NOT NULL THEN
+        SELECT a.atttypid = 'vector'::regtype AND a.atttypmod = 512, pg_catalog.format_type(a.atttypid, a.atttypmod)
+          INTO v_ok, v_type
+          FROM pg_catalog.pg_attribute a WHERE a.attrelid = tbl AND a.attname = embedding_column AND NOT a.attisdropped;
+        IF NOT v_ok THEN
+            RAISE EXCEPTION 'column "%" of relation % is of type %, expected vector(512)', embedding_column, tbl, v_type
+                USING ERRCODE = 'datatype_mismatch';
+        END IF;
+    END IF;
+    IF metadata_column IS NOT NULL THEN
+        SELECT a.atttypid = 'jsonb'::regtype, pg_catalog.format_type(a.atttypid, a.atttypmod)
+          INTO v_ok, v_type
+          FROM pg_catalog.pg_attribute a WHERE a.attrelid = tbl AND a.attname = metadata_column AND NOT a.attisdropped;
+        IF NOT v_ok THEN
+            RAISE EXCEPTION 'column "%" of relation % is of type %, expected jsonb', metadata_column, tbl, v_type
+                USING ERRCODE = 'datatype_mismatch';
+        END IF;
+    END IF;
+    FOREACH v_col IN ARRAY ARRAY[start_column, end_column] LOOP
+        CONTINUE WHEN v_col IS NULL;
+        -- Seconds: a numeric type (or a domain over one), returned as double precision by the search.
+        SELECT pg_catalog.format_type(a.atttypid, a.atttypmod),
+               (SELECT b.typcategory = 'N' FROM pg_catalog.pg_type b
+                 WHERE b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END)
+          INTO v_type, v_ok
+          FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+         WHERE a.attrelid = tbl AND a.attname = v_col AND a.attnum > 0 AND NOT a.attisdropped;
+        IF NOT v_ok THEN
+            RAISE EXCEPTION 'column "%" of relation % is of type %, expected a number of seconds', v_col, tbl, v_type
+                USING ERRCODE = 'datatype_mismatch';
+        END IF;
+    END LOOP;
+    IF thumbnail_column IS NOT NULL AND clip_column_type(tbl, thumbnail_column) <> 'bytea' THEN
+        RAISE EXCEPTION 'column "%" of relation % is of type %, expected bytea', thumbnail_column, tbl,
+                        clip_column_type(tbl, thumbnail_column)
+            USING ERRCODE = 'datatype_mismatch';
+    END IF;
+
+    IF source_kind IS NOT NULL AND source_kind NOT IN ('bytea', 'url', 'frames') THEN
+        RAISE EXCEPTION 'invalid source_kind "%"', source_kind
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'One of: bytea, url, frames (or NULL to infer it).';
+    END IF;
+    IF source_column IS NOT NULL THEN
+        v_kind := clip_source_kind(tbl, source_column);
+        IF v_kind IS NULL OR v_kind <> coalesce(source_kind, v_kind) THEN
+            RAISE EXCEPTION 'column "%" of relation % is of type %, which cannot be a % source',
+                            source_column, tbl, clip_column_type(tbl, source_column), coalesce(source_kind, 'backfill')
+                USING ERRCODE = 'datatype_mismatch',
+                      HINT = 'bytea: an encoded image; text/varchar: an http(s) URL; bytea[]: the frames of a multi-frame scene.';
+        END IF;
+        source_kind := v_kind;
+    END IF;
+END
+$fn$;
+
 -- A registry row whose table was dropped, or is a temporary table (a 0.1.0 registration): anyone may remove it.
 CREATE FUNCTION clip_registry_orphan(tbl regclass) RETURNS boolean
 LANGUAGE sql STABLE PARALLEL SAFE SECURITY INVOKER
@@ -164,18 +339,19 @@ AS $fn$
     SELECT NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = tbl AND c.relpersistence <> 't')
 $fn$;
 
--- Which rows of clip_scene_tables a role sees: tables it owns or can read (a tenant searching the table needs
--- its column mapping), and orphans.
-CREATE FUNCTION clip_scene_table_visible(tbl regclass) RETURNS boolean
+-- Which rows of clip_scene_tables a role sees: rows of tables it owns, orphans, and the adopted row of a
+-- table it can read (a tenant searching the table needs its column mapping). A row that exists only for
+-- backfill is the owner's business, as the backfill sources are: only the owner sees it.
+CREATE FUNCTION clip_scene_table_visible(tbl regclass, adopted boolean) RETURNS boolean
 LANGUAGE sql STABLE PARALLEL SAFE SECURITY INVOKER
 AS $fn$
     SELECT clip_owns_table(tbl)
-        OR coalesce(pg_catalog.has_any_column_privilege((tbl)::oid, 'SELECT'), false)
+        OR (coalesce(adopted, false) AND coalesce(pg_catalog.has_any_column_privilege((tbl)::oid, 'SELECT'), false))
         OR clip_registry_orphan(tbl)
 $fn$;
 
 CREATE POLICY clip_scene_tables_select ON clip_scene_tables FOR SELECT TO PUBLIC
-    USING (clip_scene_table_visible(scene_table));
+    USING (clip_scene_table_visible(scene_table, adopted_at IS NOT NULL));
 CREATE POLICY clip_scene_tables_insert ON clip_scene_tables FOR INSERT TO PUBLIC
     WITH CHECK (clip_owns_table(scene_table));
 CREATE POLICY clip_scene_tables_update ON clip_scene_tables FOR UPDATE TO PUBLIC
@@ -183,7 +359,8 @@ CREATE POLICY clip_scene_tables_update ON clip_scene_tables FOR UPDATE TO PUBLIC
 CREATE POLICY clip_scene_tables_delete ON clip_scene_tables FOR DELETE TO PUBLIC
     USING (clip_owns_table(scene_table) OR clip_registry_orphan(scene_table));
 
--- The registry row for a table; NULL means "the only adopted table of this database that you can see".
+-- The adopted registry row of a table (rows registered for backfill only are not searched); NULL means "the
+-- only adopted table of this database that you can see".
 CREATE FUNCTION clip_scene_table_config(scene_table regclass DEFAULT NULL) RETURNS clip_scene_tables
 LANGUAGE plpgsql STABLE SECURITY INVOKER
 AS $fn$
@@ -200,7 +377,7 @@ BEGIN
         SELECT count(*), string_agg(r.scene_table::text, ', ' ORDER BY r.scene_table::text)
           INTO v_n, v_all
           FROM clip_scene_tables r
-         WHERE NOT clip_registry_orphan(r.scene_table);
+         WHERE r.adopted_at IS NOT NULL AND NOT clip_registry_orphan(r.scene_table);
         IF v_n = 0 THEN
             RAISE EXCEPTION 'no scene table has been adopted in this database'
                 USING ERRCODE = 'undefined_table',
@@ -210,9 +387,11 @@ BEGIN
                 USING ERRCODE = 'invalid_parameter_value',
                       HINT = 'Pass scene_table => ''...'' to choose one.';
         END IF;
-        SELECT r.* INTO v_cfg FROM clip_scene_tables r WHERE NOT clip_registry_orphan(r.scene_table);
+        SELECT r.* INTO v_cfg FROM clip_scene_tables r
+         WHERE r.adopted_at IS NOT NULL AND NOT clip_registry_orphan(r.scene_table);
     ELSE
-        SELECT r.* INTO v_cfg FROM clip_scene_tables r WHERE r.scene_table = v_tbl AND NOT clip_registry_orphan(r.scene_table);
+        SELECT r.* INTO v_cfg FROM clip_scene_tables r
+         WHERE r.scene_table = v_tbl AND r.adopted_at IS NOT NULL AND NOT clip_registry_orphan(r.scene_table);
         IF NOT FOUND THEN
             RAISE EXCEPTION 'table % has not been adopted by pg_clip', v_tbl
                 USING ERRCODE = 'object_not_in_prerequisite_state',
@@ -254,8 +433,9 @@ $fn$;
 -- ---------------------------------------------------------------------------------------------------------
 -- Adoption: adds `embedding_visual_clip vector(512)` and `visual_clip_metadata jsonb` (nullable, no default:
 -- a catalog-only change, the table is not rewritten), creates the indexes the search needs unless equivalent
--- valid ones exist, and records the column mapping. Idempotent: a re-run adds nothing, builds nothing and
--- takes no ACCESS EXCLUSIVE lock. Returns a jsonb report of what it did. Runs as the table's owner.
+-- valid ones exist, and records the column mapping in the registry (taking over the row of a backfill source
+-- of the same embedding column). The key column must be unique and NOT NULL (clip_check_columns).
+-- Idempotent: a re-run adds nothing, builds nothing and takes no ACCESS EXCLUSIVE lock. Returns a jsonb report of what it did. Runs as the table's owner.
 --
 -- The indexes are built with plain CREATE INDEX (a function runs in a transaction, so not CONCURRENTLY),
 -- which blocks writes to the table for the build. On a big live table, build them by hand first with
@@ -265,6 +445,7 @@ CREATE FUNCTION clip_adopt_scene_table(
     -- search_path (the function's own search_path is pinned).
     scene_table          regclass DEFAULT 'video_scenes'::text::regclass,
     tenant_column        name     DEFAULT 'user_id',
+    -- The registry's key_column; the parameter keeps its 0.1.0 name so that callers' named arguments still work.
     id_column            name     DEFAULT NULL,         -- NULL: the single-column primary key
     video_column         name     DEFAULT 'video_id',   -- NULL: none
     start_column         name     DEFAULT 'start_time', -- NULL: none; seconds, of a numeric type
@@ -319,50 +500,16 @@ DECLARE
     v_emb_att  smallint;
     v_meta_att smallint;
     v_ten_att  smallint;
-    v_ok       boolean;
+    v_prior_meta name;
 BEGIN
     PERFORM clip_check_table(v_tbl, 'adopted');
     SELECT c.relname, n.nspname INTO v_relname, v_nsp
       FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
      WHERE c.oid = v_tbl;
-
-    -- The mandatory columns: tenant and id.
     IF v_tenant IS NULL THEN
         RAISE EXCEPTION 'tenant_column must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    PERFORM 1 FROM pg_catalog.pg_attribute a
-     WHERE a.attrelid = v_tbl AND a.attname = v_tenant AND a.attnum > 0 AND NOT a.attisdropped;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'column "%" of relation % does not exist', v_tenant, v_tbl
-            USING ERRCODE = 'undefined_column', HINT = 'Pass the tenant column: tenant_column => ''...''.';
-    END IF;
-    IF v_id IS NULL THEN
-        SELECT a.attname INTO v_id
-          FROM pg_catalog.pg_index i
-          JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
-         WHERE i.indrelid = v_tbl AND i.indisprimary AND i.indnkeyatts = 1;
-        IF v_id IS NULL THEN
-            RAISE EXCEPTION 'table % has no single-column primary key', v_tbl
-                USING ERRCODE = 'invalid_column_reference', HINT = 'Pass the scene id column: id_column => ''...''.';
-        END IF;
-    ELSE
-        PERFORM 1 FROM pg_catalog.pg_attribute a
-         WHERE a.attrelid = v_tbl AND a.attname = v_id AND a.attnum > 0 AND NOT a.attisdropped;
-        IF NOT FOUND THEN
-            RAISE EXCEPTION 'column "%" of relation % does not exist', v_id, v_tbl USING ERRCODE = 'undefined_column';
-        END IF;
-    END IF;
-
-    -- Optional columns named explicitly (or by a default name) must exist; auto-detected ones may be absent.
-    FOREACH v_col IN ARRAY ARRAY[v_video, v_start, v_end, v_turl, v_thumb] LOOP
-        CONTINUE WHEN v_col IS NULL;
-        PERFORM 1 FROM pg_catalog.pg_attribute a
-         WHERE a.attrelid = v_tbl AND a.attname = v_col AND a.attnum > 0 AND NOT a.attisdropped;
-        IF NOT FOUND THEN
-            RAISE EXCEPTION 'column "%" of relation % does not exist', v_col, v_tbl
-                USING ERRCODE = 'undefined_column', HINT = 'Pass NULL for a column the table does not have.';
-        END IF;
-    END LOOP;
+    -- Thumbnail columns named explicitly must exist; by default they are used when the table has them.
     IF v_turl IS NULL THEN
         SELECT a.attname INTO v_turl FROM pg_catalog.pg_attribute a
          WHERE a.attrelid = v_tbl AND a.attname = 'thumbnail_url' AND a.attnum > 0 AND NOT a.attisdropped;
@@ -372,36 +519,29 @@ BEGIN
          WHERE a.attrelid = v_tbl AND a.attname = 'thumbnail' AND a.attnum > 0 AND NOT a.attisdropped
            AND a.atttypid = 'bytea'::regtype;
     END IF;
-    IF v_thumb IS NOT NULL THEN
-        SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) INTO v_type FROM pg_catalog.pg_attribute a
-         WHERE a.attrelid = v_tbl AND a.attname = v_thumb AND a.attnum > 0 AND NOT a.attisdropped;
-        IF v_type <> 'bytea' THEN
-            RAISE EXCEPTION 'column "%" of relation % is of type %, expected bytea', v_thumb, v_tbl, v_type
-                USING ERRCODE = 'datatype_mismatch';
-        END IF;
-    END IF;
-    FOREACH v_col IN ARRAY ARRAY[v_start, v_end] LOOP
-        CONTINUE WHEN v_col IS NULL;
-        -- Seconds: a numeric type (or a domain over one), returned as double precision.
-        SELECT pg_catalog.format_type(a.atttypid, a.atttypmod),
-               (SELECT b.typcategory = 'N' FROM pg_catalog.pg_type b
-                 WHERE b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END)
-          INTO v_type, v_ok
-          FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
-         WHERE a.attrelid = v_tbl AND a.attname = v_col AND a.attnum > 0 AND NOT a.attisdropped;
-        IF NOT v_ok THEN
-            RAISE EXCEPTION 'column "%" of relation % is of type %, expected a number of seconds', v_col, v_tbl, v_type
-                USING ERRCODE = 'datatype_mismatch';
-        END IF;
-    END LOOP;
 
-    -- The two new columns: if they exist they must have exactly the right type; if not, add them.
-    v_type := NULL;
-    SELECT pg_catalog.format_type(a.atttypid, a.atttypmod),
-           a.atttypid = 'vector'::regtype AND a.atttypmod = 512
-      INTO v_type, v_ok FROM pg_catalog.pg_attribute a
-     WHERE a.attrelid = v_tbl AND a.attname = c_emb AND a.attnum > 0 AND NOT a.attisdropped;
-    IF v_type IS NULL THEN
+    -- The one validation, before anything is changed; the two new columns only if the table already has
+    -- them (they are added below with exactly the right types).
+    SELECT c.key_column INTO v_id
+      FROM clip_check_columns(v_tbl, 'adopted', v_id,
+                              CASE WHEN clip_column_type(v_tbl, c_emb) IS NOT NULL THEN c_emb END,
+                              CASE WHEN clip_column_type(v_tbl, c_meta) IS NOT NULL THEN c_meta END,
+                              tenant_column => v_tenant, video_column => v_video, start_column => v_start,
+                              end_column => v_end, thumbnail_url_column => v_turl, thumbnail_column => v_thumb) c;
+
+    -- A backfill source may already have registered the embedding column (a row with adopted_at NULL).
+    -- Adoption takes the row over with its own mapping; a different metadata column cannot be reconciled
+    -- (the search's metadata is visual_clip_metadata) and is refused rather than silently changed.
+    SELECT r.metadata_column INTO v_prior_meta FROM clip_scene_tables r
+     WHERE r.scene_table = v_tbl AND r.embedding_column = c_emb;
+    IF v_prior_meta IS NOT NULL AND v_prior_meta <> c_meta THEN
+        RAISE EXCEPTION 'column "%" of % is registered for backfill with the metadata column "%"', c_emb, v_tbl, v_prior_meta
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('An adopted table keeps the metadata of %I in %I.', c_emb, c_meta),
+                  HINT = 'Unregister that backfill source (clip_unregister_source) and register it again after the adoption.';
+    END IF;
+
+    IF clip_column_type(v_tbl, c_emb) IS NULL THEN
         -- STORAGE PLAIN: a 512-d vector (2,056 bytes) is just over the TOAST threshold, so by default it would
         -- live out of line; inline, exact scans and the heap checks of filtered index scans avoid a TOAST
         -- fetch per row, and the planner's costs (which ignore TOAST) match reality. Applies to rows written
@@ -409,20 +549,10 @@ BEGIN
         v_add := v_add || format('ADD COLUMN IF NOT EXISTS %I vector(512)', c_emb)
                        || format('ALTER COLUMN %I SET STORAGE PLAIN', c_emb);
         v_added := v_added || c_emb::text;
-    ELSIF NOT v_ok THEN
-        RAISE EXCEPTION 'column "%" of relation % is of type %, expected vector(512)', c_emb, v_tbl, v_type
-            USING ERRCODE = 'datatype_mismatch';
     END IF;
-    v_type := NULL;
-    SELECT pg_catalog.format_type(a.atttypid, a.atttypmod), a.atttypid = 'jsonb'::regtype
-      INTO v_type, v_ok FROM pg_catalog.pg_attribute a
-     WHERE a.attrelid = v_tbl AND a.attname = c_meta AND a.attnum > 0 AND NOT a.attisdropped;
-    IF v_type IS NULL THEN
+    IF clip_column_type(v_tbl, c_meta) IS NULL THEN
         v_add := v_add || format('ADD COLUMN IF NOT EXISTS %I jsonb', c_meta);
         v_added := v_added || c_meta::text;
-    ELSIF NOT v_ok THEN
-        RAISE EXCEPTION 'column "%" of relation % is of type %, expected jsonb', c_meta, v_tbl, v_type
-            USING ERRCODE = 'datatype_mismatch';
     END IF;
     IF cardinality(v_add) > 0 THEN
         -- Nullable, no default: only the catalog changes (a brief ACCESS EXCLUSIVE lock, no rewrite).
@@ -495,11 +625,11 @@ BEGIN
     END IF;
 
     INSERT INTO clip_scene_tables AS r
-           (scene_table, id_column, tenant_column, video_column, start_column, end_column,
-            thumbnail_url_column, thumbnail_column)
-    VALUES (v_tbl, v_id, v_tenant, v_video, v_start, v_end, v_turl, v_thumb)
+           (scene_table, key_column, tenant_column, video_column, start_column, end_column,
+            thumbnail_url_column, thumbnail_column, embedding_column, metadata_column, adopted_at)
+    VALUES (v_tbl, v_id, v_tenant, v_video, v_start, v_end, v_turl, v_thumb, c_emb, c_meta, now())
     ON CONFLICT ON CONSTRAINT clip_scene_tables_pkey DO UPDATE
-       SET id_column = EXCLUDED.id_column, tenant_column = EXCLUDED.tenant_column,
+       SET key_column = EXCLUDED.key_column, tenant_column = EXCLUDED.tenant_column,
            video_column = EXCLUDED.video_column, start_column = EXCLUDED.start_column,
            end_column = EXCLUDED.end_column, thumbnail_url_column = EXCLUDED.thumbnail_url_column,
            thumbnail_column = EXCLUDED.thumbnail_column, adopted_at = now();
@@ -770,7 +900,8 @@ REVOKE ALL ON FUNCTION clip_disable_tenant_rls_as_owner(regclass, jsonb) FROM PU
 COMMENT ON FUNCTION clip_owns_table(regclass) IS
     'True when the current role has the privileges of the table''s owner (superusers always do).';
 COMMENT ON TABLE clip_scene_tables IS
-    'pg_clip: one row per adopted scene table and its column mapping. Row-level security: a role sees the rows of tables it owns or can read; rows are written by clip_adopt_scene_table as the table''s owner.';
+    'pg_clip: the one registry of user tables, one row per (table, embedding column) with its column mapping; adopted_at NULL: registered for backfill only (clip_register_source), otherwise adopted for search (clip_adopt_scene_table, at most one row per table). Row-level security: a role sees the rows of tables it owns and the adopted rows of tables it can read, and writes only rows of tables it owns.';
+COMMENT ON INDEX clip_scene_tables_adopted_key IS 'pg_clip: at most one adopted row (the search mapping) per table.';
 COMMENT ON TABLE clip_tenant_roles IS
     'pg_clip: which role may see which tenant of which scene table (tenant ids in the column type''s canonical form). Administered by a superuser or roles granted DML on it.';
 COMMENT ON VIEW clip_current_tenants IS
@@ -781,16 +912,21 @@ COMMENT ON FUNCTION clip_check_table(regclass, text) IS
     'Raises unless the relation is a permanent ordinary table outside partitioning and inheritance (42P01, 42809, 0A000).';
 COMMENT ON FUNCTION clip_registry_orphan(regclass) IS
     'True when a registry row''s table was dropped or is a temporary table; anyone may remove such a row.';
-COMMENT ON FUNCTION clip_scene_table_visible(regclass) IS
-    'Row-level security of clip_scene_tables: the table is owned or readable by the current role, or gone.';
+COMMENT ON FUNCTION clip_scene_table_visible(regclass, boolean) IS
+    'Row-level security of clip_scene_tables: the table is owned by the current role, or gone, or the row is adopted and the table readable.';
+COMMENT ON FUNCTION clip_column_type(regclass, name) IS 'Internal: format_type of a column (NULL when it does not exist), for casts in generated statements.';
+COMMENT ON FUNCTION clip_source_kind(regclass, name) IS
+    'Internal: the backfill source kind a column''s type allows (bytea, url for text/varchar, frames for bytea[], through domains), or NULL.';
+COMMENT ON FUNCTION clip_check_columns(regclass, text, name, name, name, name, name, name, name, name, name, name, text) IS
+    'The one validation of a table and its column mapping (adoption, registration, backfill, status), from the catalogs: table kind, columns, exact types (vector(512), jsonb), unique NOT NULL key, source kind. Returns the key column and source kind, defaulted.';
 COMMENT ON FUNCTION clip_scene_table_config(regclass) IS
-    'The clip_scene_tables row of an adopted table; NULL: the only adopted table the current role can see (22023 if several, 42P01 if none).';
+    'The adopted clip_scene_tables row of a table; NULL: the only adopted table the current role can see (22023 if several, 42P01 if none).';
 COMMENT ON FUNCTION clip_assert_index_name_free(name, name) IS
     'Internal: raises 42P07 when adoption''s index name is taken by another relation.';
 COMMENT ON FUNCTION clip_assert_may_act_as_owner(regclass, text) IS
     'Internal: raises 42501 unless the current role is a superuser or has the privileges of the table''s owner.';
 COMMENT ON FUNCTION clip_adopt_scene_table(regclass, name, name, name, name, name, name, name, boolean) IS
-    'Adopts a scene table: adds embedding_visual_clip vector(512) and visual_clip_metadata jsonb (no rewrite), creates the HNSW/GIN/tenant indexes unless present, records the column mapping. Runs as the table''s owner; returns a jsonb report.';
+    'Adopts a scene table (its key must be unique and NOT NULL): adds embedding_visual_clip vector(512) and visual_clip_metadata jsonb (no rewrite), creates the HNSW/GIN/tenant indexes unless present, records the column mapping in clip_scene_tables. Runs as the table''s owner; returns a jsonb report.';
 COMMENT ON FUNCTION clip_adopt_scene_table_as_owner(regclass, jsonb) IS
     'Internal: the work of clip_adopt_scene_table, run by clip_as_table_owner as the table''s owner.';
 COMMENT ON FUNCTION clip_tenant_cast(oid, integer, text[], boolean) IS

@@ -1,10 +1,10 @@
 -- pg_clip: scene search — by embedding, by text, and "more like this".
 --
--- Included into the extension's install script after sql/scene_schema.sql (it uses clip_scene_tables and
--- clip_scene_table_config) and after the Rust-generated clip_embed_text. Same rules as that file: no
--- reference to the application table at creation time; all functions SECURITY INVOKER, so the caller's
--- privileges and row-level security policies apply to every row a search reads, including the source scene
--- of "more like this".
+-- Included into the extension's install script after sql/scene_schema.sql (it uses clip_scene_tables,
+-- clip_scene_table_config and clip_column_type) and after the Rust-generated clip_embed_text. Same rules as
+-- that file: no reference to the application table at creation time; all functions SECURITY INVOKER, so the
+-- caller's privileges and row-level security policies apply to every row a search reads, including the
+-- source scene of "more like this".
 --
 -- The plan: `ORDER BY embedding <=> query LIMIT k` over the rows with an embedding, so PostgreSQL can use the
 -- partial HNSW index; filters (tenant, video, RLS) are applied while the index is scanned, and pgvector 0.8's
@@ -93,7 +93,7 @@ BEGIN
         v_where := v_where || format(' AND t.%I = $3::%s', v_cfg.video_column, clip_column_type(v_cfg.scene_table, v_cfg.video_column));
     END IF;
     IF exclude_scene_id IS NOT NULL THEN
-        v_where := v_where || format(' AND t.%I <> $6::%s', v_cfg.id_column, clip_column_type(v_cfg.scene_table, v_cfg.id_column));
+        v_where := v_where || format(' AND t.%I <> $6::%s', v_cfg.key_column, clip_column_type(v_cfg.scene_table, v_cfg.key_column));
     END IF;
 
     v_sql := format($q$
@@ -110,7 +110,7 @@ BEGIN
          WHERE $5::double precision IS NULL OR 1 - c.distance >= $5::double precision
          ORDER BY 1 - c.distance DESC, c.scene_id
          LIMIT $4$q$,
-        v_cfg.id_column,
+        v_cfg.key_column,
         CASE WHEN v_cfg.video_column IS NULL THEN 'NULL::text' ELSE format('t.%I::text', v_cfg.video_column) END,
         v_cfg.embedding_column,
         CASE WHEN v_cfg.start_column IS NULL THEN 'NULL::double precision' ELSE format('t.%I::double precision', v_cfg.start_column) END,
@@ -123,14 +123,6 @@ BEGIN
         USING query_embedding, tenant, filter_video_id, match_count, similarity_threshold, exclude_scene_id,
               CASE WHEN iterative_scan = 'relaxed_order' THEN 2 * match_count ELSE match_count END;
 END
-$fn$;
-
--- The type of a column, as SQL text (for casts in generated statements).
-CREATE FUNCTION clip_column_type(tbl regclass, col name) RETURNS text
-LANGUAGE sql STABLE STRICT SECURITY INVOKER
-AS $fn$
-    SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_attribute a
-     WHERE a.attrelid = tbl AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped
 $fn$;
 
 -- Text to scene: embeds the text with the CLIP text encoder (clip_embed_text), then searches.
@@ -185,8 +177,8 @@ BEGIN
     END IF;
     v_cfg := clip_scene_table_config(clip_search_similar_scenes.scene_table);
     EXECUTE format('SELECT t.%I FROM %s AS t WHERE t.%I = $1::%s',
-                   v_cfg.embedding_column, v_cfg.scene_table, v_cfg.id_column,
-                   clip_column_type(v_cfg.scene_table, v_cfg.id_column))
+                   v_cfg.embedding_column, v_cfg.scene_table, v_cfg.key_column,
+                   clip_column_type(v_cfg.scene_table, v_cfg.key_column))
        INTO v_emb USING source_scene_id;
     IF v_emb IS NULL THEN
         RETURN;
@@ -200,7 +192,6 @@ $fn$;
 
 COMMENT ON FUNCTION clip_search_scenes(vector, text, integer, double precision, text, regclass, boolean, integer, text, text) IS
     'Scenes most similar to a query embedding (cosine, HNSW with iterative scan), most similar first; SECURITY INVOKER: the caller''s privileges and tenant policy apply.';
-COMMENT ON FUNCTION clip_column_type(regclass, name) IS 'Internal: format_type of a column, for casts in generated statements.';
 COMMENT ON FUNCTION clip_search_scenes_by_text(text, text, integer, double precision, text, regclass, boolean, integer, text) IS
     'Text-to-scene search: embeds the text with the CLIP text tower, then clip_search_scenes.';
 COMMENT ON FUNCTION clip_search_similar_scenes(text, text, integer, double precision, text, regclass, boolean, integer, text) IS

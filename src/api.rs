@@ -424,7 +424,8 @@ pgrx::extension_sql_file!("../sql/search.sql", name = "scene_search", requires =
 pgrx::extension_sql_file!(
     "../sql/backfill.sql",
     name = "backfill",
-    // scene_schema: the registries' policies call its clip_owns_table / clip_registry_orphan when created.
+    // scene_schema: clip_backfill_sources has a foreign key to its registry clip_scene_tables, the view
+    // clip_backfill_source_config joins the two, and the policies call clip_owns_table / clip_registry_orphan.
     requires = ["scene_schema", clip_try_embed_images, clip_embed_frames, clip_fetch_url, clip_image_model_identity]
 );
 // Last, after every Rust function too: it pins search paths and comments on every object.

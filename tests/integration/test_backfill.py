@@ -2,6 +2,8 @@
 
 - source registration: type / column / key / kind validation with SQLSTATEs, the caller's privileges, who may
   change a registration, SECURITY INVOKER everywhere, the registry kept by pg_dump;
+- one registry (OneRegistryTest): a source and an adopted table share one clip_scene_tables row per embedding
+  column, registration agrees with the adopted mapping, one validation for both, suppressed rows wait;
 - clip_backfill: fills rows and their metadata, dry run, video/user filters, force, stale-model detection,
   bad rows recorded with retries and backoff (never a sentinel vector) while good rows of the same batch
   commit, a missing or broken model failing fast without marking rows;
@@ -216,8 +218,10 @@ class RegistrationTest(unittest.TestCase):
         self.assertEqual(self.err(reg, "bf_nobody"), "42501")
         self.assertEqual(self.err(reg, "bf_writer"), "42501")      # SELECT + UPDATE grants, but not the owner
         # Direct DML is held to the same rule (row-level security on the registry).
-        self.assertEqual(self.err("INSERT INTO clip_backfill_sources (name, tbl, key_column, source_column, source_kind) "
-                                  "VALUES ('p', 'scenes', 'id', 'thumbnail', 'bytea')", "bf_writer"), "42501")
+        self.assertEqual(self.err("INSERT INTO clip_backfill_sources (name, tbl, source_column, source_kind) "
+                                  "VALUES ('p', 'scenes', 'thumbnail', 'bytea')", "bf_writer"), "42501")
+        self.assertEqual(self.err("INSERT INTO clip_scene_tables (scene_table, key_column) VALUES ('scenes', 'id')",
+                                  "bf_writer"), "42501")
         try:
             self.assertEqual(register(self.DB, "p", "scenes", user="bf_owner"), ["p", "bytea", "id"])
             # Only the owner (and superusers) see the registration; nobody else changes or removes it.
@@ -265,9 +269,181 @@ class RegistrationTest(unittest.TestCase):
                 self.DB))
             dump = subprocess.run([f"{PG_BIN}/pg_dump", "-h", cluster.base, "-p", str(PORT), "-U", "postgres",
                                    "--data-only", "-d", self.DB], capture_output=True, text=True, check=True).stdout
-            self.assertRegex(dump, r"COPY public\.clip_backfill_sources .*\n(.*\n)*dumped\t(public\.)?scenes\tid\tthumbnail\tbytea\t")
+            self.assertRegex(dump, r"COPY public\.clip_backfill_sources .*\n(.*\n)*dumped\t(public\.)?scenes\tthumbnail\tbytea\t"
+                                   r"embedding_visual_clip\t")
+            # ... and its column mapping, in the one registry.
+            self.assertRegex(dump, r"COPY public\.clip_scene_tables .*\n(.*\n)*(public\.)?scenes\tid\t")
         finally:
             rows("DELETE FROM clip_backfill_sources", self.DB)
+
+
+# ---------------------------------------------------------------------------------------------------------
+class OneRegistryTest(unittest.TestCase):
+    """Issue 10 (0.2.0): one registry. A table's column mapping lives in one clip_scene_tables row per
+    (table, embedding column), shared by adoption (search) and backfill sources; clip_check_columns is the
+    one validation; a row whose every write is suppressed is not claimed again until its source changes."""
+    DB = "bf_one"
+
+    @classmethod
+    def setUpClass(cls):
+        new_db(cls.DB)
+        rows("""
+            CREATE TABLE one_scenes (id bigint PRIMARY KEY, alt_id bigint NOT NULL UNIQUE, video_id bigint,
+                                     user_id text NOT NULL, start_time double precision, end_time double precision,
+                                     thumbnail bytea, meta2 jsonb);
+            INSERT INTO one_scenes (id, alt_id, video_id, user_id, thumbnail)
+                SELECT g, 100 + g, g %% 2, 'u' || (g %% 2), %s FROM generate_series(1, 4) g;
+            ALTER TABLE one_scenes OWNER TO bf_owner;
+            GRANT SELECT ON one_scenes TO bf_reader;
+            """ % img(SMALL), cls.DB)
+
+    def reset(self):
+        rows("DELETE FROM clip_backfill_sources; DELETE FROM clip_scene_tables; "
+             "ALTER TABLE one_scenes DROP COLUMN IF EXISTS embedding_visual_clip, "
+             "DROP COLUMN IF EXISTS visual_clip_metadata", self.DB)
+
+    def registry(self, table, user="postgres"):
+        return rows(f"SELECT key_column, tenant_column, video_column, embedding_column, metadata_column, "
+                    f"adopted_at IS NOT NULL FROM clip_scene_tables WHERE scene_table = '{table}'::regclass "
+                    f"ORDER BY embedding_column", self.DB, user)
+
+    def test_a_source_and_the_adoption_share_one_row(self):
+        rows("ALTER TABLE one_scenes ADD COLUMN embedding_visual_clip vector(512), ADD COLUMN visual_clip_metadata jsonb",
+             self.DB)
+        try:
+            register(self.DB, "one", "one_scenes", user="bf_owner", video_column="'video_id'", user_column="'user_id'")
+            # A backfill-only row: the mapping of the source, not adopted, so not searched.
+            self.assertEqual(self.registry("one_scenes"),
+                             [["id", "user_id", "video_id", "embedding_visual_clip", "visual_clip_metadata", "f"]])
+            self.assertEqual(sqlstate("SELECT clip_scene_table_config('one_scenes')", self.DB), "55000")
+            self.assertEqual(sqlstate("SELECT clip_scene_table_config()", self.DB), "42P01")
+            # Only the owner sees a backfill-only row, as it sees the source; a reader of the table does not.
+            self.assertEqual(self.registry("one_scenes", "bf_reader"), [])
+            # Adoption takes the row over: still one row, now adopted, visible to the table's readers.
+            rows("SELECT clip_adopt_scene_table('one_scenes', create_indexes => false)", self.DB, "bf_owner")
+            self.assertEqual(self.registry("one_scenes"),
+                             [["id", "user_id", "video_id", "embedding_visual_clip", "visual_clip_metadata", "t"]])
+            self.assertEqual(len(self.registry("one_scenes", "bf_reader")), 1)
+            self.assertEqual(rows("SELECT name, key_column, metadata_column, video_column, user_column "
+                                  "FROM clip_backfill_source_config", self.DB),
+                             [["one", "id", "visual_clip_metadata", "video_id", "user_id"]])
+            # The source runs on the adopted mapping (its filters included).
+            self.assertEqual(backfill(self.DB, "10, 'one', user_id => 'u1'"), (2, 2, 0, 0))
+            self.assertEqual(backfill(self.DB, "10, 'one'"), (2, 2, 0, 0))
+            # Unregistering a source of an adopted table leaves it adopted.
+            self.assertEqual(value("SELECT clip_unregister_source('one')", self.DB, "bf_owner"), "t")
+            self.assertEqual(len(self.registry("one_scenes")), 1)
+        finally:
+            self.reset()
+
+    def test_a_registration_agrees_with_the_adopted_mapping(self):
+        try:
+            rows("SELECT clip_adopt_scene_table('one_scenes', create_indexes => false)", self.DB, "bf_owner")
+            reg = "SELECT clip_register_source('two', 'one_scenes', %s, 'thumbnail'%s)"
+            for case, sql in {
+                "another key": reg % ("'alt_id'", ""),
+                "another metadata column": reg % ("NULL", ", metadata_column => 'meta2'"),
+                "another video column": reg % ("NULL", ", video_column => 'alt_id'"),
+                "another user column": reg % ("NULL", ", user_column => 'video_id'"),
+            }.items():
+                with self.subTest(case):
+                    self.assertEqual(sqlstate(sql, self.DB, "bf_owner"), "22023")
+            # Columns left NULL are the adopted table's; the same ones given explicitly agree.
+            self.assertEqual(rows("SELECT key_column, video_column, user_column FROM "
+                                  "clip_register_source('two', 'one_scenes', 'id', 'thumbnail', user_column => 'user_id')",
+                                  self.DB, "bf_owner"), [["id", "video_id", "user_id"]])
+            self.assertEqual(len(self.registry("one_scenes")), 1)
+        finally:
+            self.reset()
+
+    def test_adoption_refuses_a_backfill_mapping_it_cannot_take_over(self):
+        rows("ALTER TABLE one_scenes ADD COLUMN embedding_visual_clip vector(512)", self.DB)
+        try:
+            register(self.DB, "three", "one_scenes", user="bf_owner", metadata_column="'meta2'")
+            self.assertEqual(sqlstate("SELECT clip_adopt_scene_table('one_scenes', create_indexes => false)", self.DB,
+                                      "bf_owner"), "22023")
+            self.assertEqual(self.registry("one_scenes"),
+                             [["id", "", "", "embedding_visual_clip", "meta2", "f"]])
+            # Unregistering the only source of a backfill-only row removes the row: nothing is left behind.
+            self.assertEqual(value("SELECT clip_unregister_source('three')", self.DB, "bf_owner"), "t")
+            self.assertEqual(self.registry("one_scenes"), [])
+        finally:
+            self.reset()
+
+    def test_one_validation_for_adoption_and_registration(self):
+        # The same checks, the same SQLSTATEs, whether a table is adopted or registered.
+        rows("""
+            CREATE TABLE dup_key (id bigint, user_id text, thumbnail bytea, embedding_visual_clip vector(512),
+                                  visual_clip_metadata jsonb);
+            CREATE TABLE null_key (id bigint UNIQUE, user_id text, thumbnail bytea, embedding_visual_clip vector(512),
+                                   visual_clip_metadata jsonb);
+            CREATE TABLE any_vec (id bigint PRIMARY KEY, user_id text, thumbnail bytea, embedding_visual_clip vector,
+                                  visual_clip_metadata jsonb);
+            """, self.DB)
+        try:
+            adopt = ("SELECT clip_adopt_scene_table('%s', id_column => 'id', video_column => NULL, start_column => NULL, "
+                     "end_column => NULL, create_indexes => false)")
+            reg = "SELECT clip_register_source('v', '%s', 'id', 'thumbnail')"
+            for table, code in (("dup_key", "42P10"), ("null_key", "42P10"), ("any_vec", "42804")):
+                with self.subTest(table):
+                    self.assertEqual(sqlstate(adopt % table, self.DB), code)
+                    self.assertEqual(sqlstate(reg % table, self.DB), code)
+            self.assertEqual(value("SELECT count(*) FROM clip_scene_tables", self.DB), "0")
+        finally:
+            rows("DROP TABLE dup_key, null_key, any_vec", self.DB)
+
+    def test_deleting_the_registry_row_removes_its_source(self):
+        rows("ALTER TABLE one_scenes ADD COLUMN embedding_visual_clip vector(512), ADD COLUMN visual_clip_metadata jsonb",
+             self.DB)
+        try:
+            register(self.DB, "four", "one_scenes", user="bf_owner")
+            rows("DELETE FROM clip_scene_tables WHERE scene_table = 'one_scenes'::regclass", self.DB, "bf_owner")
+            self.assertEqual(value("SELECT count(*) FROM clip_backfill_sources", self.DB), "0")
+        finally:
+            self.reset()
+
+    def test_suppressed_rows_wait_for_a_changed_source(self):
+        rows(f"""
+            CREATE TABLE supp (id bigint PRIMARY KEY, thumbnail bytea, embedding_visual_clip vector(512),
+                               visual_clip_metadata jsonb);
+            INSERT INTO supp (id, thumbnail) SELECT g, {img(SMALL)} FROM generate_series(1, 3) g;
+            -- The application lets nothing of pg_clip's through, neither the embedding nor the failure record.
+            CREATE FUNCTION supp_refuse() RETURNS trigger LANGUAGE plpgsql AS $r$ BEGIN RETURN NULL; END $r$;
+            CREATE TRIGGER supp_refuse BEFORE UPDATE ON supp FOR EACH ROW
+                WHEN (NEW.embedding_visual_clip IS DISTINCT FROM OLD.embedding_visual_clip
+                      OR NEW.visual_clip_metadata IS DISTINCT FROM OLD.visual_clip_metadata)
+                EXECUTE FUNCTION supp_refuse();
+            SELECT clip_register_source('supp', 'supp', NULL, 'thumbnail');
+            """, self.DB)
+        try:
+            self.assertEqual(backfill(self.DB, "10, 'supp'"), (3, 0, 3, 0))
+            self.assertEqual(value("SELECT suppressed FROM clip_backfill_runs WHERE source = 'supp'", self.DB), "3")
+            # Not claimed again (nor counted by a dry run), not pending, counted suppressed.
+            self.assertEqual(backfill(self.DB, "10, 'supp'"), (0, 0, 0, 0))
+            self.assertEqual(backfill(self.DB, "NULL, 'supp', dry_run => true"), (0, 0, 0, 0))
+            self.assertEqual(rows("SELECT pending, suppressed FROM clip_backfill_status('supp')", self.DB), [["0", "3"]])
+            # A changed source is tried again (once).
+            rows(f"UPDATE supp SET thumbnail = {img(GOOD[1])} WHERE id = 2", self.DB)
+            self.assertEqual(rows("SELECT pending, suppressed FROM clip_backfill_status('supp')", self.DB), [["1", "2"]])
+            self.assertEqual(backfill(self.DB, "10, 'supp'"), (1, 0, 1, 0))
+            self.assertEqual(backfill(self.DB, "10, 'supp'"), (0, 0, 0, 0))
+            # force tries every row again, once per forced run.
+            self.assertEqual(backfill(self.DB, "10, 'supp', force => true"), (3, 0, 3, 0))
+            self.assertEqual(rows("BEGIN; SELECT processed FROM clip_backfill(10, 'supp', force => true); "
+                                  "SELECT processed FROM clip_backfill(10, 'supp', force => true); COMMIT", self.DB),
+                             [["3"], ["0"]])
+            # Once writes are let through, the rows are embedded and forgotten.
+            rows("DROP TRIGGER supp_refuse ON supp", self.DB)
+            self.assertEqual(backfill(self.DB, "10, 'supp', force => true"), (3, 3, 0, 0))
+            self.assertEqual(value("SELECT count(*) FROM clip_backfill_suppressed", self.DB), "0")
+            self.assertEqual(rows("SELECT pending, suppressed, embedded FROM clip_backfill_status('supp')", self.DB),
+                             [["0", "0", "3"]])
+            # Re-registering forgets what was suppressed.
+            rows("INSERT INTO clip_backfill_suppressed VALUES ('supp', '1', 'x')", self.DB)
+            register(self.DB, "supp", "supp")
+            self.assertEqual(value("SELECT count(*) FROM clip_backfill_suppressed", self.DB), "0")
+        finally:
+            rows("SELECT clip_unregister_source('supp'); DROP TABLE supp; DROP FUNCTION supp_refuse()", self.DB)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -126,7 +126,7 @@ class AdoptionTest(unittest.TestCase):
 
     def test_registry(self):
         self.assertEqual(
-            rows("SELECT scene_table, id_column, tenant_column, video_column, start_column, end_column, "
+            rows("SELECT scene_table, key_column, tenant_column, video_column, start_column, end_column, "
                  "thumbnail_url_column, thumbnail_column FROM clip_scene_tables", self.DB),
             [["video_scenes", "id", "user_id", "video_id", "start_time", "end_time", "thumbnail_url", "thumbnail"]])
 
@@ -206,7 +206,7 @@ class AdoptionTest(unittest.TestCase):
              "postgres", "55000"),
             # A role that does not own the table cannot write its registry row directly either (row-level
             # security: its UPDATE and DELETE see no row, checked below by the unchanged registry).
-            ("INSERT INTO clip_scene_tables (scene_table, id_column, tenant_column) VALUES ('video_scenes', 'id', 'x')",
+            ("INSERT INTO clip_scene_tables (scene_table, key_column, tenant_column) VALUES ('video_scenes', 'id', 'x')",
              "clip_alice", "42501"),
             ("UPDATE clip_scene_tables SET tenant_column = 'x'", "clip_alice", None),
             ("DELETE FROM clip_scene_tables", "clip_alice", None),

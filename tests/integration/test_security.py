@@ -431,7 +431,7 @@ class RegistryTest(SecurityCase):
                 run(sql, self.DB, "sec_attacker")
         self.assertEqual(rows("SELECT name, enabled FROM clip_backfill_sources", self.DB), [["victim", "t"]])
         self.assertEqual(rows("SELECT tenant_column FROM clip_scene_tables", self.DB), [["user_id"]])
-        self.assertIn(sqlstate("INSERT INTO clip_scene_tables (scene_table, id_column, tenant_column) "
+        self.assertIn(sqlstate("INSERT INTO clip_scene_tables (scene_table, key_column, tenant_column) "
                                "VALUES ('v_scenes', 'id', 'id')", self.DB, "sec_attacker"), ("42501", "23505", "23514"))
 
 

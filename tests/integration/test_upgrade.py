@@ -163,7 +163,7 @@ class UpgradeTest(unittest.TestCase):
         cluster.sql(f"CREATE DATABASE {cls.UP}")
         cluster.sql(f"CREATE EXTENSION pg_clip VERSION '{FROM}' CASCADE", db=cls.UP)
         rows(STATE_010, cls.UP)
-        cls.before = cls.state(cls.UP)
+        cls.before = cls.state(cls.UP, old=True)
         rc, out, err = cluster.script("ALTER EXTENSION pg_clip UPDATE" + (f" TO '{TO}'" if TO else "") + ";",
                                       db=cls.UP, on_error_stop=True)
         cls.update_output = (rc, err)
@@ -171,14 +171,17 @@ class UpgradeTest(unittest.TestCase):
         cluster.sql("CREATE EXTENSION pg_clip" + (f" VERSION '{TO}'" if TO else "") + " CASCADE", db=cls.FRESH)
 
     @classmethod
-    def state(cls, db):
+    def state(cls, db, old=False):
+        # 0.2.0 has one registry: the adopted tables are its adopted rows (key_column was id_column), and a
+        # source with its column mapping is clip_backfill_source_config, in 0.1.0's clip_backfill_sources shape.
         return {
-            "scene_tables": rows("SELECT scene_table, id_column, tenant_column, video_column, start_column, end_column, "
-                                 "thumbnail_url_column, thumbnail_column, embedding_column, metadata_column, adopted_at "
-                                 "FROM clip_scene_tables ORDER BY 1", db),
+            "scene_tables": rows("SELECT scene_table, " + ("id_column" if old else "key_column") + ", tenant_column, "
+                                 "video_column, start_column, end_column, thumbnail_url_column, thumbnail_column, "
+                                 "embedding_column, metadata_column, adopted_at FROM clip_scene_tables "
+                                 + ("" if old else "WHERE adopted_at IS NOT NULL ") + "ORDER BY 1", db),
             "sources": rows("SELECT name, tbl, key_column, source_column, source_kind, embedding_column, metadata_column, "
-                            "video_column, user_column, enabled, registered_by, registered_at FROM clip_backfill_sources "
-                            "ORDER BY 1", db),
+                            "video_column, user_column, enabled, registered_by, registered_at FROM "
+                            + ("clip_backfill_sources" if old else "clip_backfill_source_config") + " ORDER BY 1", db),
             "runs": rows("SELECT id, source, started_at, finished_at, batch, processed, succeeded, failed, regenerated, ms, "
                          "forced, run_by FROM clip_backfill_runs ORDER BY 1", db),
             "tenants": rows("SELECT scene_table, role_name, tenant_id FROM clip_tenant_roles ORDER BY 1, 2, 3", db),
@@ -205,6 +208,8 @@ class UpgradeTest(unittest.TestCase):
     def test_no_state_lost(self):
         after = self.state(self.UP)
         self.assertEqual(after["scene_tables"], self.before["scene_tables"])
+        # One registry: the source shares the adopted table's row (no row of its own).
+        self.assertEqual(value("SELECT count(*) FROM clip_scene_tables", self.UP), "1")
         self.assertEqual(after["sources"], self.before["sources"])
         self.assertEqual(after["runs"], self.before["runs"])
         self.assertEqual(after["rows"], self.before["rows"])
@@ -232,6 +237,66 @@ class UpgradeTest(unittest.TestCase):
         self.assertEqual(value("SELECT count(*) FROM video_scenes WHERE embedding_visual_clip IS NOT NULL", self.UP), "10")
         # The owner itself is still filtered by the FORCEd policy outside pg_clip's maintenance.
         self.assertEqual(value("SELECT count(*) FROM video_scenes", self.UP, "up_owner"), "0")
+
+
+class ConflictingRegistrationsTest(unittest.TestCase):
+    """The two 0.1.0 registries could disagree about a table; the one registry of 0.2.0 cannot. The upgrade
+    keeps every registration, warns about each one it had to change or that 0.2.0's one check refuses, and
+    never fails because of one."""
+    DB = "upg_conflicts"
+
+    @classmethod
+    def setUpClass(cls):
+        cluster.sql(f"CREATE DATABASE {cls.DB}")
+        cluster.sql(f"CREATE EXTENSION pg_clip VERSION '{FROM}' CASCADE", db=cls.DB)
+        rows(f"""
+            CREATE TABLE c_scenes (id bigint PRIMARY KEY, alt_id bigint NOT NULL UNIQUE, user_id bigint NOT NULL,
+                                   thumbnail bytea, emb_any vector, meta2 jsonb);
+            INSERT INTO c_scenes (id, alt_id, user_id, thumbnail) VALUES (1, 101, 40, {img(GOOD[0])});
+            SELECT clip_adopt_scene_table('c_scenes', video_column => NULL, start_column => NULL, end_column => NULL,
+                                          create_indexes => false);
+            -- The adopted column, registered for backfill with another key: a conflict.
+            SELECT clip_register_source('conflict', 'c_scenes', 'alt_id', 'thumbnail');
+            -- Another column, which 0.1.0's backfill accepted unconstrained (0.2.0: exactly vector(512)).
+            SELECT clip_register_source('loose', 'c_scenes', NULL, 'thumbnail', embedding_column => 'emb_any',
+                                        metadata_column => 'meta2');
+            -- Adopted by 0.1.0 with a key that is neither unique nor NOT NULL.
+            CREATE TABLE nk_scenes (id bigint, user_id bigint, thumbnail bytea);
+            SELECT clip_adopt_scene_table('nk_scenes', id_column => 'id', video_column => NULL, start_column => NULL,
+                                          end_column => NULL, create_indexes => false);
+            """, cls.DB)
+        rc, out, err = cluster.script("ALTER EXTENSION pg_clip UPDATE" + (f" TO '{TO}'" if TO else "") + ";",
+                                      db=cls.DB, on_error_stop=True)
+        cls.update_output = (rc, err)
+
+    def test_update_warns_and_succeeds(self):
+        rc, err = self.update_output
+        self.assertEqual(rc, 0, err)
+        self.assertRegex(err, r'WARNING:  pg_clip upgrade: backfill source "conflict" of c_scenes conflicts with the '
+                              r"adopted table's column mapping: key column alt_id \(the adopted table's: id\)")
+        self.assertRegex(err, r"WARNING:  pg_clip upgrade: c_scenes \(column emb_any\) does not pass the checks of "
+                              r"0\.2\.0: .*expected vector\(512\)")
+        self.assertRegex(err, r'WARNING:  pg_clip upgrade: nk_scenes \(column embedding_visual_clip\) does not pass '
+                              r'the checks of 0\.2\.0: key column "id" of nk_scenes is not unique')
+
+    def test_registrations_kept_in_one_registry(self):
+        # The conflicting source now uses the adopted mapping and waits, disabled, for its owner.
+        self.assertEqual(rows("SELECT name, key_column, embedding_column, metadata_column, enabled "
+                              "FROM clip_backfill_source_config ORDER BY 1", self.DB),
+                         [["conflict", "id", "embedding_visual_clip", "visual_clip_metadata", "f"],
+                          ["loose", "id", "emb_any", "meta2", "t"]])
+        self.assertEqual(rows("SELECT scene_table, embedding_column, adopted_at IS NOT NULL FROM clip_scene_tables "
+                              "ORDER BY 1, 2", self.DB),
+                         [["c_scenes", "emb_any", "f"], ["c_scenes", "embedding_visual_clip", "t"],
+                          ["nk_scenes", "embedding_visual_clip", "t"]])
+        # The refused ones say why in their status; the search of a table with a bad key still works.
+        self.assertRegex(value("SELECT problem FROM clip_backfill_status('loose')", self.DB), r"vector\(512\)")
+        self.assertEqual(value("SELECT count(*) FROM clip_search_scenes(array_fill(0.1, ARRAY[512])::vector, "
+                               "scene_table => 'nk_scenes')", self.DB), "0")
+        # Registering the conflicting source again, on the adopted mapping, enables it.
+        self.assertEqual(rows("SELECT key_column, enabled FROM clip_register_source('conflict', 'c_scenes', NULL, "
+                              "'thumbnail')", self.DB), [["id", "t"]])
+        self.assertEqual(rows("SELECT processed, succeeded FROM clip_backfill(5, 'conflict')", self.DB), [["1", "1"]])
 
 
 class GeneratedScriptTest(unittest.TestCase):

@@ -25,7 +25,8 @@ SELECT f, has_function_privilege('regress_clip_other', f, 'EXECUTE') AS executab
 -- The registries: row-level security, and what PUBLIC is granted (the policies decide which rows).
 SELECT c.relname, c.relrowsecurity,
        (SELECT string_agg(a.privilege_type, ',' ORDER BY a.privilege_type) FROM aclexplode(c.relacl) a WHERE a.grantee = 0) AS public_grants
-  FROM pg_class c WHERE c.relname IN ('clip_scene_tables', 'clip_backfill_sources', 'clip_backfill_runs', 'clip_tenant_roles')
+  FROM pg_class c WHERE c.relname IN ('clip_scene_tables', 'clip_backfill_sources', 'clip_backfill_runs', 'clip_tenant_roles',
+                                      'clip_backfill_suppressed', 'clip_backfill_source_config')
  ORDER BY 1;
 SELECT tablename, policyname, cmd FROM pg_policies WHERE tablename LIKE 'clip\_%' ORDER BY 1, 2;
 
@@ -51,12 +52,19 @@ SELECT clip_register_source('s', 'scenes', 'nkey', 'thumbnail');
 SELECT name, source_kind, key_column, registered_by FROM clip_register_source('s', 'scenes', NULL, 'thumbnail');
 SELECT clip_adopt_scene_table('scenes', video_column => NULL, start_column => NULL, end_column => NULL,
                               create_indexes => false) -> 'columns_added' AS columns_added;
+-- One registry: the source's row was taken over by the adoption (one row per table and embedding column).
+SELECT scene_table, key_column, tenant_column, embedding_column, adopted_at IS NOT NULL AS adopted FROM clip_scene_tables;
+SELECT name, tbl, key_column, metadata_column, user_column FROM clip_backfill_source_config;
+-- Adoption, like registration, needs a unique NOT NULL key.
+CREATE TABLE nokey_scenes (id bigint, user_id text);
+SELECT clip_adopt_scene_table('nokey_scenes', id_column => 'id', video_column => NULL, start_column => NULL, end_column => NULL);
 RESET ROLE;
 
 -- Another role: sees no registration, forges no run, runs and fetches nothing.
 SET ROLE regress_clip_other;
 SELECT count(*) AS sources_seen FROM clip_backfill_sources;
 SELECT count(*) AS tables_seen FROM clip_scene_tables;
+SELECT count(*) AS configs_seen FROM clip_backfill_source_config;
 INSERT INTO clip_backfill_runs (source, started_at, finished_at, batch, processed, succeeded, failed, regenerated, ms, forced)
 VALUES ('s', now(), now(), 1, 1, 1, 0, 0, 1, false);
 SELECT * FROM clip_backfill(10, 's');
