@@ -67,8 +67,18 @@ pub fn url_policy(data: &[u8]) {
             };
             if let Some(ip) = literal.filter(|ip| fetch::is_forbidden(*ip)) {
                 let host = parsed.host_str().unwrap_or("").trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+                // An entry names the host as the URL parser normalises it: "http://1/" is 0.0.0.1 (the
+                // WHATWG IPv4 shorthand), so compare parsed hosts, not strings (fuzzing found this).
+                let names = |e: &str| {
+                    let h = if e.contains("://") {
+                        url::Url::parse(e).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default()
+                    } else {
+                        e.to_owned()
+                    };
+                    h.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase() == host
+                };
                 assert!(
-                    policy.allow_hosts.iter().any(|e| e.to_ascii_lowercase().contains(&host)),
+                    policy.allow_hosts.iter().any(|e| names(e)),
                     "forbidden address {ip} accepted without an allowlist entry naming {host}"
                 );
             }
