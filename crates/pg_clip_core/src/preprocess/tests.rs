@@ -692,3 +692,25 @@ fn a_probe_that_never_stops_changes_nothing() {
     assert_eq!(preprocess_stoppable(&bytes, &LIMITS, &probe).unwrap(), preprocess(&bytes, &LIMITS).unwrap());
     assert!(probe_calls.into_inner() >= 3, "the probe was not asked between stages");
 }
+
+/// Issue 11 finding 6: an Ultra HDR JPEG is the primary image, with an MPF APP2 segment that locates the
+/// secondary image, followed by the gain-map JPEG. Pillow decodes the primary; so must we, with the
+/// same pixels as the primary alone.
+#[test]
+fn ultra_hdr_decodes_the_primary_image() {
+    let primary = tiny_jpeg();
+    // Any other JPEG stands in for the gain map: its pixels must not leak into the result.
+    let gain_map = std::fs::read(root().join("tests/images/astronaut-baseline.jpg")).unwrap();
+    assert_ne!(preprocess(&gain_map, &LIMITS).unwrap(), preprocess(&primary, &LIMITS).unwrap());
+    // APP2 "MPF\0" + a big-endian TIFF header with an MP index IFD of zero entries (what matters is that
+    // the segment is there, as in real files; the offsets it would hold are not read by a decoder).
+    let mpf: &[u8] = b"MPF\0MM\0\x2a\0\0\0\x08\0\0\0\0\0\0";
+    let mut ultra = vec![0xFF, 0xD8, 0xFF, 0xE2];
+    ultra.extend_from_slice(&((mpf.len() + 2) as u16).to_be_bytes());
+    ultra.extend_from_slice(mpf);
+    ultra.extend_from_slice(&primary[2..]);
+    ultra.extend_from_slice(&gain_map);
+    let want = preprocess(&primary, &LIMITS).unwrap();
+    let got = preprocess(&ultra, &LIMITS).expect("an Ultra HDR JPEG is a valid image");
+    assert_eq!(got, want, "the primary image's pixels, not the gain map's");
+}
