@@ -40,17 +40,6 @@ def machine():
     return f"{model}, {os.cpu_count()} cores; ISA: {' '.join(sorted(isa))}"
 
 
-def text_timed_out_after(cluster, setup, message):
-    script = ("\\set VERBOSITY verbose\n" + setup + "SELECT pg_backend_pid(), extract(epoch FROM clock_timestamp());\n"
-              + HUGE_TEXT + "SELECT 'alive';\n")
-    _, out, err = cluster.script(script)
-    first = out.splitlines()[0] if out else ""
-    if "|" not in first or message not in err:
-        raise AssertionError(f"the text call was not stopped: {err}")
-    pid, started = first.split("|")
-    return latency.error_logged_at(cluster, int(pid), message) - float(started)
-
-
 def measure(cluster, trials):
     fixture = pgcluster.fixture
     paths = [
@@ -72,8 +61,8 @@ def measure(cluster, trials):
                              ("webp-valid-at-pixel-limit-vp8-6320x6320.webp", "lossy 6320x6320"),
                              ("jpeg-valid-at-pixel-limit-8000x5000-progressive-gray.jpg", "progressive 8000x5000")]],
         ("statement_timeout 1 s, 10 MB text (tokenizer)",
-         lambda: text_timed_out_after(cluster, "SET statement_timeout = '1s';\n",
-                                      "canceling statement due to statement timeout") - 1.0),
+         lambda: latency.timed_out_after(cluster, fixture, "\\set VERBOSITY verbose\nSET statement_timeout = '1s';\n",
+                                         "canceling statement due to statement timeout", call=HUGE_TEXT)[0] - 1.0),
     ]
     rows = []
     for name, once in paths:

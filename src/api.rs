@@ -141,6 +141,17 @@ unsafe extern "C-unwind" fn at_transaction_end(event: pg_sys::XactEvent::Type, _
     }
 }
 
+/// A query cancel (statement_timeout included) or a termination is pending: the only interrupts that
+/// stop pg_clip's work. Safe on any thread: plain loads of sig_atomic_t flags that only the backend's
+/// signal handlers write, no call into PostgreSQL.
+fn cancel_or_termination_pending() -> bool {
+    // SAFETY: see above; volatile so that a loop re-reads what a signal handler wrote.
+    unsafe {
+        std::ptr::read_volatile(&raw const pg_sys::QueryCancelPending) != 0
+            || std::ptr::read_volatile(&raw const pg_sys::ProcDiePending) != 0
+    }
+}
+
 /// The interrupt probe of work that cannot raise in the middle (a fetch inside its runtime): true only
 /// for a query cancel (statement_timeout included) or a termination, which end the work. Any other
 /// pending interrupt (a memory-context dump request, a barrier from DROP DATABASE elsewhere, a
@@ -148,15 +159,14 @@ unsafe extern "C-unwind" fn at_transaction_end(event: pg_sys::XactEvent::Type, _
 /// goes on, as it would around CHECK_FOR_INTERRUPTS().
 pub(crate) fn stop_requested() -> bool {
     unsafe {
-        let stop = || pg_sys::QueryCancelPending != 0 || pg_sys::ProcDiePending != 0;
-        if stop() {
+        if cancel_or_termination_pending() {
             return true;
         }
         if pg_sys::InterruptPending != 0 {
             pg_sys::QueryCancelHoldoffCount += 1;
             pgrx::check_for_interrupts!();
             pg_sys::QueryCancelHoldoffCount -= 1;
-            return stop();
+            return cancel_or_termination_pending();
         }
         false
     }
@@ -300,14 +310,7 @@ impl Deadline {
     /// other interrupt, so only a real cancel stops an image.
     fn stop_probe(&self) -> impl Fn() -> bool + Sync {
         let (started, limit) = (self.started, self.limit);
-        move || {
-            // SAFETY: plain loads of sig_atomic_t flags that only the signal handlers write.
-            let pending = unsafe {
-                std::ptr::read_volatile(&raw const pg_sys::QueryCancelPending) != 0
-                    || std::ptr::read_volatile(&raw const pg_sys::ProcDiePending) != 0
-            };
-            pending || limit.is_some_and(|l| started.elapsed() > l)
-        }
+        move || cancel_or_termination_pending() || limit.is_some_and(|l| started.elapsed() > l)
     }
 
     fn checkpoint(&self) -> impl FnMut() -> Result<(), Stop> + '_ {

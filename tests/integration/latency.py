@@ -38,11 +38,11 @@ def error_logged_at(cluster, pid, message, wait_s=10):
         time.sleep(0.05)
 
 
-def timed_out_after(cluster, fixture, setup, message):
-    """(seconds from the start of a long call to its logged error, psql stdout, psql stderr) with `setup`
-    (a timeout) in force; the start is clock_timestamp() read just before the call."""
+def timed_out_after(cluster, fixture, setup, message, call=None):
+    """(seconds from the start of a long call (or `call`) to its logged error, psql stdout, psql stderr) with
+    `setup` (a timeout) in force; the start is clock_timestamp() read just before the call."""
     script = (setup + "SELECT pg_backend_pid(), extract(epoch FROM clock_timestamp());\n"
-              + long_call(fixture) + "SELECT 'alive';\n")
+              + (call or long_call(fixture)) + "SELECT 'alive';\n")
     _, out, err = cluster.script(script)
     first = out.splitlines()[0] if out else ""
     if "|" not in first or message not in err:

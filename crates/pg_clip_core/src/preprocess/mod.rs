@@ -175,9 +175,7 @@ pub fn preprocess_into_stoppable(bytes: &[u8], limits: &Limits, out: &mut [f32],
         });
     }
     let format = sniff(bytes)?;
-    if stop() {
-        return Err(PreprocessError::Stopped);
-    }
+    check_stop(stop)?;
     // The decoders are third-party code fed hostile bytes: a panic in one (an unchecked slice index, say)
     // is that image's error, not a failure of the whole call. (AssertUnwindSafe: after a panic nothing the
     // closure touched is used again; the probe only reads flags.)
@@ -203,9 +201,7 @@ pub fn preprocess_into_stoppable(bytes: &[u8], limits: &Limits, out: &mut [f32],
         mode,
         orientation,
     } = decoded?;
-    if stop() {
-        return Err(PreprocessError::Stopped);
-    }
+    check_stop(stop)?;
     let raster = apply_orientation(raster, orientation)?;
     let (pixels, premultiplied) = resize_and_crop(raster, mode, stop)?;
     write_tensor(&pixels, mode, premultiplied, out);

@@ -2,7 +2,7 @@
 //!
 //! Our own transform rather than `DynamicImage::apply_orientation`: that one allocates the rotated copy
 //! infallibly, so a large raster on a memory-capped server would abort the backend. Here the one new
-//! buffer is reserved with `try_reserve` (a refusal is an OutOfMemory error) and the source is freed as
+//! buffer is reserved fallibly (`reserve_bytes`: a refusal is an OutOfMemory error) and the source is freed as
 //! soon as the copy is made.
 
 use super::*;
@@ -37,9 +37,7 @@ pub(super) fn apply_orientation(r: Raster, orientation: Orientation) -> Result<R
             Orientation::Rotate270FlipH => (w - 1 - y, h - 1 - x),
         }
     };
-    let mut data = Vec::new();
-    data.try_reserve_exact(r.data.len())
-        .map_err(|_| PreprocessError::OutOfMemory(format!("cannot allocate {} bytes to rotate the image", r.data.len())))?;
+    let mut data = reserve_bytes(r.data.len())?;
     for y in 0..oh {
         for x in 0..ow {
             let (sx, sy) = source(x, y);

@@ -102,11 +102,25 @@ pub(super) fn decoder_limits(limits: &Limits) -> image::Limits {
 pub(super) fn alloc_bytes(len: u64) -> Result<Vec<u8>> {
     let len = usize::try_from(len)
         .map_err(|_| PreprocessError::Corrupt("image buffer size overflows".into()))?;
+    let mut v = reserve_bytes(len)?;
+    v.resize(len, 0);
+    Ok(v)
+}
+
+/// An empty buffer with room for `len` bytes, or OutOfMemory (never an abort) when memory is short.
+pub(super) fn reserve_bytes(len: usize) -> Result<Vec<u8>> {
     let mut v = Vec::new();
     v.try_reserve_exact(len)
         .map_err(|_| PreprocessError::OutOfMemory(format!("cannot allocate {len} bytes")))?;
-    v.resize(len, 0);
     Ok(v)
+}
+
+/// `Err(Stopped)` when the probe says stop: the one check between stages and blocks of work.
+pub(super) fn check_stop(stop: StopProbe) -> Result<()> {
+    if stop() {
+        return Err(PreprocessError::Stopped);
+    }
+    Ok(())
 }
 
 /// Keep the first `keep` of every `stride` bytes, in place (drops alpha etc.).

@@ -323,14 +323,10 @@ pub(super) fn resize_bicubic(
         // hundreds of milliseconds, and a cancel must not wait for it. Rows are independent, so the bands
         // give the same bytes as one pass.
         let band = (STOP_CHECK_PIXELS / wi.max(1)).max(H_ROWS) / H_ROWS * H_ROWS;
-        let mut t = Vec::new();
-        t.try_reserve_exact((y1 - y0) * IMAGE_SIZE * ch)
-            .map_err(|_| PreprocessError::OutOfMemory(format!("cannot allocate {} bytes to resize", (y1 - y0) * IMAGE_SIZE * ch)))?;
+        let mut t = reserve_bytes((y1 - y0) * IMAGE_SIZE * ch)?;
         let mut ya = y0;
         while ya < y1 {
-            if stop() {
-                return Err(PreprocessError::Stopped);
-            }
+            check_stop(stop)?;
             let yb = (ya + band).min(y1);
             t.extend_from_slice(&match ch {
                 1 => resample_horizontal::<1, { H_ROWS }>(src, wi, ya, yb, &c),
@@ -348,9 +344,7 @@ pub(super) fn resize_bicubic(
         }
         (t, IMAGE_SIZE)
     };
-    if stop() {
-        return Err(PreprocessError::Stopped);
-    }
+    check_stop(stop)?;
     match &vert {
         Some(c) => Ok(resample_vertical(&tmp, tmp_w * ch, y0, c)),
         None => Ok(tmp),
