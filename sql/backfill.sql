@@ -7,6 +7,7 @@
 -- (%I / %s of a regclass) and EXECUTE at call time.
 --
 -- Uses these Rust functions: clip_try_embed_images(bytea[]), clip_embed_frames(bytea[]), clip_fetch_url(text),
+-- clip_fetch_url_with_validators(text),
 -- clip_image_model_identity(), clip_as_table_owner(oid, oid, jsonb); and the settings
 -- clip.backfill_max_attempts / clip.backfill_retry_base_s.
 --
@@ -359,7 +360,7 @@ $fn$;
 -- A row with a new embedding: {"status": "ok", "source", "model", "pretrained", "model_sha256",
 -- "preprocess_version", "generated_at", "inference_time_ms", "frame_strategy", "frame_count", "attempts",
 -- "source_sha256" (sha256 of what was embedded: the bytes, the frames, the fetched body) and for URL sources
--- "url_sha256" and "fetch_ms"}.
+-- "url_sha256", "fetch_ms" and, when the response carried them, "etag" and "last_modified"}.
 -- A row without an embedding whose embedding failed: {"status": "failed" | "failed_permanently", "stage",
 -- "error_sqlstate", "error_message", "attempts", "failed_at", "next_retry_at", "model_sha256"}.
 -- A row WITH an embedding whose re-embedding failed keeps its vector and the metadata that describes it, plus
@@ -486,6 +487,9 @@ DECLARE
     v_urls       text[] := '{}';
     v_fps        text[] := '{}';    -- the source fingerprint at claim time
     v_extra      jsonb[] := '{}';   -- per-row additions to the success metadata (frames, fetch time, sha256)
+    v_body       bytea;
+    v_etag       text;              -- a fetched URL's ETag and Last-Modified (NULL when absent)
+    v_last_modified text;
     v_out_emb    vector[] := '{}';
     v_out_meta   jsonb[] := '{}';
     v_done       boolean[] := '{}'; -- outcome already decided (a failed fetch, a failed embed)
@@ -645,10 +649,14 @@ BEGIN
         FOR v_i IN 1 .. v_n LOOP
             v_t0 := clock_timestamp();
             BEGIN
-                v_imgs[v_i] := clip_fetch_url(v_urls[v_i]);
-                v_extra[v_i] := jsonb_build_object('fetch_ms',
+                SELECT f.body, f.etag, f.last_modified INTO v_body, v_etag, v_last_modified
+                  FROM clip_fetch_url_with_validators(v_urls[v_i]) f;
+                v_imgs[v_i] := v_body;
+                -- The validators identify the remote version beside source_sha256 (of the body); absent
+                -- ones are left out rather than stored as null.
+                v_extra[v_i] := jsonb_strip_nulls(jsonb_build_object('fetch_ms',
                     round((extract(epoch FROM clock_timestamp() - v_t0) * 1000)::numeric, 3),
-                    'url_sha256', v_fps[v_i]);
+                    'url_sha256', v_fps[v_i], 'etag', v_etag, 'last_modified', v_last_modified));
             EXCEPTION WHEN OTHERS THEN
                 GET STACKED DIAGNOSTICS v_code = RETURNED_SQLSTATE, v_msg = MESSAGE_TEXT;
                 IF clip_backfill_batch_error(v_code, 'fetch') THEN
@@ -1244,5 +1252,7 @@ COMMENT ON FUNCTION clip_backfill_status_as_owner(regclass, jsonb) IS
     'Internal: the status counts of one source, run by clip_as_table_owner as the table''s owner.';
 COMMENT ON FUNCTION clip_backfill_status(text) IS
     'Coverage, pending, stale (other model, changed source, failed re-embeds), suppressed writes, failures by SQLSTATE, timings and last run of each visible source, counted as the table''s owner.';
+COMMENT ON FUNCTION clip_fetch_url_with_validators(text) IS
+    'clip_fetch_url with the response''s ETag and Last-Modified (NULL when absent or unusable); refuses (42501) a role that may not execute clip_fetch_url(text), whose GRANT governs both. Used by URL backfills.';
 COMMENT ON FUNCTION clip_fetch_url(text) IS
     'Fetches an image over http(s) under the clip.http_* limits, refusing non-public addresses. Not executable by PUBLIC: GRANT EXECUTE to the roles (table owners) that need it.';

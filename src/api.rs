@@ -88,9 +88,41 @@ fn clip_image_model_identity() -> JsonB {
 /// unless allowlisted. Cancel and statement_timeout interrupt a slow download.
 #[pg_extern(volatile, strict, parallel_safe)]
 fn clip_fetch_url(url: &str) -> Vec<u8> {
+    fetch_or_report(url).body
+}
+
+/// clip_fetch_url with the response's ETag and Last-Modified (NULL when absent, repeated, not visible
+/// ASCII or longer than 256 bytes): what a URL backfill records beside the body's sha256. One row.
+/// Executable by PUBLIC, but refuses (42501) a caller who may not execute clip_fetch_url(text): one
+/// GRANT governs both, so the DBA's decision of who may make the server fetch URLs is made once.
+#[pg_extern(volatile, strict, parallel_safe)]
+fn clip_fetch_url_with_validators(
+    url: &str,
+) -> TableIterator<'static, (name!(body, Vec<u8>), name!(etag, Option<String>), name!(last_modified, Option<String>))> {
+    // The extension's own clip_fetch_url, wherever the extension's schema is and whatever search_path says.
+    let allowed = Spi::get_one::<bool>(
+        "SELECT pg_catalog.has_function_privilege(p.oid, 'EXECUTE')
+           FROM pg_catalog.pg_proc p
+           JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND d.objid = p.oid
+                                      AND d.deptype = 'e'
+           JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid AND e.extname = 'pg_clip'
+          WHERE p.proname = 'clip_fetch_url' AND p.proargtypes = '25'::pg_catalog.oidvector",
+    );
+    if !matches!(allowed, Ok(Some(true))) {
+        ClipError::NotPermitted(
+            "permission denied for function clip_fetch_url_with_validators: the current role may not execute clip_fetch_url(text)"
+                .into(),
+        )
+        .report();
+    }
+    let f = fetch_or_report(url);
+    TableIterator::once((f.body, f.etag, f.last_modified))
+}
+
+fn fetch_or_report(url: &str) -> crate::fetch::Fetched {
     let policy = settings::fetch_policy();
-    match crate::fetch::fetch(url, &policy, &stop_requested) {
-        Ok(body) => body,
+    match crate::fetch::fetch_with_validators(url, &policy, &stop_requested) {
+        Ok(fetched) => fetched,
         Err(crate::fetch::FetchError::Interrupted) => {
             pgrx::check_for_interrupts!();
             ClipError::Fetch(crate::fetch::FetchError::Interrupted).report()
@@ -429,7 +461,7 @@ pgrx::extension_sql_file!(
     name = "backfill",
     // scene_schema: clip_backfill_sources has a foreign key to its registry clip_scene_tables, the view
     // clip_backfill_source_config joins the two, and the policies call clip_owns_table / clip_registry_orphan.
-    requires = ["scene_schema", clip_try_embed_images, clip_embed_frames, clip_fetch_url, clip_image_model_identity]
+    requires = ["scene_schema", clip_try_embed_images, clip_embed_frames, clip_fetch_url, clip_fetch_url_with_validators, clip_image_model_identity]
 );
 // Last, after every Rust function too: it pins search paths and comments on every object.
 pgrx::extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);

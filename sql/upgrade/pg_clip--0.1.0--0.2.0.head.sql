@@ -14,7 +14,7 @@
 -- creates it, by the code parts below.
 
 -- ---------------------------------------------------------------------------------------------------------
--- The new Rust function (exactly as pgrx generates it for the fresh install).
+-- The new Rust functions (exactly as pgrx generates them for the fresh install).
 CREATE  FUNCTION "clip_as_table_owner"(
 	"tbl" oid, /* pg_sys :: Oid */
 	"func" oid, /* pg_sys :: Oid */
@@ -23,6 +23,17 @@ CREATE  FUNCTION "clip_as_table_owner"(
 STRICT VOLATILE PARALLEL UNSAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'clip_as_table_owner_wrapper';
+
+CREATE  FUNCTION "clip_fetch_url_with_validators"(
+	"url" TEXT /* & str */
+) RETURNS TABLE (
+	"body" bytea,  /* Vec < u8 > */
+	"etag" TEXT,  /* Option < String > */
+	"last_modified" TEXT  /* Option < String > */
+)
+STRICT VOLATILE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'clip_fetch_url_with_validators_wrapper';
 
 -- ---------------------------------------------------------------------------------------------------------
 -- 0.1.0's code.

@@ -18,6 +18,7 @@
 Run: cd tests/integration && python3 -m unittest -v test_backfill
 """
 
+import hashlib
 import http.server
 import os
 import re
@@ -703,12 +704,17 @@ class _Images(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):
         _Images.hits[self.path] = _Images.hits.get(self.path, 0) + 1
-        if self.path.startswith("/img/"):
-            with open(fixture(self.path[len("/img/"):]), "rb") as f:
+        # /img/<file> answers with cache validators, as object stores do; /plain/<file> without any.
+        prefix = next((p for p in ("/img/", "/plain/") if self.path.startswith(p)), None)
+        if prefix:
+            with open(fixture(self.path[len(prefix):]), "rb") as f:
                 body = f.read()
             self.send_response(200)
             self.send_header("Content-Type", "application/octet-stream")
             self.send_header("Content-Length", str(len(body)))
+            if prefix == "/img/":
+                self.send_header("ETag", '"%s"' % hashlib.md5(body).hexdigest())
+                self.send_header("Last-Modified", "Tue, 01 Dec 2026 10:00:00 GMT")
             self.end_headers()
             self.wfile.write(body)
         else:
@@ -732,7 +738,7 @@ class UrlSourceTest(unittest.TestCase):
 
     def test_http_failures_recorded_and_retried_per_policy(self):
         new_db(self.DB)
-        urls = [f"{self.base}/img/{GOOD[0]}", f"{self.base}/img/{GOOD[1]}", f"{self.base}/missing.jpg",
+        urls = [f"{self.base}/img/{GOOD[0]}", f"{self.base}/plain/{GOOD[1]}", f"{self.base}/missing.jpg",
                 f"{self.base}/boom.jpg", f"{self.base}/img/malformed/not-an-image.txt"]
         rows("CREATE TABLE remote (id int PRIMARY KEY, thumbnail_url text, embedding_visual_clip vector(512), "
              "visual_clip_metadata jsonb);\n"
@@ -745,6 +751,18 @@ class UrlSourceTest(unittest.TestCase):
                   f"clip_embed_image(CASE id WHEN 1 THEN {img(GOOD[0])} ELSE {img(GOOD[1])} END) < 1e-5 "
                   "FROM remote WHERE embedding_visual_clip IS NOT NULL ORDER BY id", self.DB)
         self.assertEqual(ok, [["1", "t", "t"], ["2", "t", "t"]])
+        # What was embedded: the body's sha256, and the response's validators where it sent them.
+        with open(fixture(GOOD[0]), "rb") as f:
+            body0 = f.read()
+        with open(fixture(GOOD[1]), "rb") as f:
+            body1 = f.read()
+        versions = rows("SELECT id, visual_clip_metadata->>'source_sha256', visual_clip_metadata->>'etag', "
+                        "visual_clip_metadata->>'last_modified', visual_clip_metadata ? 'etag' "
+                        "FROM remote WHERE embedding_visual_clip IS NOT NULL ORDER BY id", self.DB)
+        self.assertEqual(versions, [
+            ["1", hashlib.sha256(body0).hexdigest(), '"%s"' % hashlib.md5(body0).hexdigest(),
+             "Tue, 01 Dec 2026 10:00:00 GMT", "t"],
+            ["2", hashlib.sha256(body1).hexdigest(), "", "", "f"]])
         failed = {r[0]: r[1:] for r in rows("""
             SELECT id, visual_clip_metadata->>'stage', visual_clip_metadata->>'error_sqlstate',
                    visual_clip_metadata->>'error_message', visual_clip_metadata->>'attempts',

@@ -501,6 +501,10 @@ class FetchUrlTest(SecurityCase):
         self.assertEqual(value("SELECT has_function_privilege('sec_tenant_a', 'clip_fetch_url(text)', 'EXECUTE')",
                                self.DB), "f")
         self.assertEqual(sqlstate("SELECT clip_fetch_url('http://127.0.0.1:9/x')", self.DB, "sec_tenant_a"), "42501")
+        # The variant with the cache validators is gated by the same GRANT (it checks clip_fetch_url's).
+        st, _, err = run("SELECT * FROM clip_fetch_url_with_validators('http://127.0.0.1:9/x')", self.DB, "sec_tenant_a")
+        self.assertEqual(st, "42501", err)
+        self.assertIn("may not execute clip_fetch_url(text)", err)
 
     def test_url_backfill_needs_the_documented_grant(self):
         st, _, err = run("SELECT * FROM clip_backfill(10, 'u')", self.DB, "sec_owner")
@@ -512,6 +516,12 @@ class FetchUrlTest(SecurityCase):
             self.assertEqual(rows("SELECT processed, succeeded, failed FROM clip_backfill(10, 'u')", self.DB, "sec_owner"),
                              [["1", "0", "1"]])
             self.assertEqual(value("SELECT visual_clip_metadata->>'stage' FROM u_scenes", self.DB), "fetch")
+            # The grant let the fetch itself run: the row failed on the address rules, not on a privilege.
+            self.assertRegex(value("SELECT visual_clip_metadata->>'error_message' FROM u_scenes", self.DB),
+                             r"^refusing to fetch from 127\.0\.0\.1")
+            st, _, err = run("SELECT * FROM clip_fetch_url_with_validators('http://127.0.0.1:9/x')", self.DB, "sec_owner")
+            self.assertEqual(st, "42501", err)
+            self.assertIn("refusing to fetch", err)
         finally:
             rows("REVOKE EXECUTE ON FUNCTION clip_fetch_url(text) FROM sec_owner", self.DB)
 

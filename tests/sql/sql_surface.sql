@@ -71,6 +71,7 @@ SELECT * FROM clip_backfill(10, 's');
 SELECT clip_register_source('s2', 'scenes', NULL, 'thumbnail');
 SELECT clip_adopt_scene_table('scenes');
 SELECT clip_fetch_url('http://127.0.0.1:9/x');
+SELECT * FROM clip_fetch_url_with_validators('http://127.0.0.1:9/x');
 SELECT clip_as_table_owner('scenes'::regclass, 'clip_backfill_status_as_owner(regclass,jsonb)'::regprocedure, '{}');
 RESET ROLE;
 

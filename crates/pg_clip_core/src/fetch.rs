@@ -320,6 +320,43 @@ pub fn vet_url(url: &str, policy: &FetchPolicy) -> Result<reqwest::Url, FetchErr
 }
 
 pub fn fetch(url: &str, policy: &FetchPolicy, interrupted: &dyn Fn() -> bool) -> Result<Vec<u8>, FetchError> {
+    fetch_with_validators(url, policy, interrupted).map(|f| f.body)
+}
+
+/// A fetched body with the response's cache validators: what a backfill records beside the body's
+/// sha256 so that a DBA (or a later conditional fetch) can tell which version of a remote object a
+/// vector was computed from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fetched {
+    pub body: Vec<u8>,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+}
+
+/// Longest validator kept. Real ETags are quoted hashes (S3: 34 bytes, multipart 40-ish; GCS, Azure
+/// similar) and an HTTP date is 29 bytes; a server-controlled header must not grow every row's metadata.
+pub const MAX_VALIDATOR_BYTES: usize = 256;
+
+/// A header value as a validator: visible ASCII and spaces only (RFC 9110 field values; obs-text is
+/// dropped rather than guessed at), trimmed, non-empty and at most MAX_VALIDATOR_BYTES, else none.
+fn validator(headers: &reqwest::header::HeaderMap, name: reqwest::header::HeaderName) -> Option<String> {
+    // Several values (a misbehaving proxy) make the validator ambiguous: record none.
+    let mut values = headers.get_all(name).iter();
+    let value = values.next()?;
+    if values.next().is_some() {
+        return None;
+    }
+    let text = value.to_str().ok()?.trim();
+    (!text.is_empty() && text.len() <= MAX_VALIDATOR_BYTES && text.bytes().all(|b| (0x20..0x7f).contains(&b)))
+        .then(|| text.to_string())
+}
+
+/// `fetch`, keeping the ETag and Last-Modified of the final response (after redirects).
+pub fn fetch_with_validators(
+    url: &str,
+    policy: &FetchPolicy,
+    interrupted: &dyn Fn() -> bool,
+) -> Result<Fetched, FetchError> {
     let parsed = vet_url(url, policy)?;
     let shared = Arc::new(policy.clone());
     let redirect_policy = {
@@ -363,6 +400,8 @@ pub fn fetch(url: &str, policy: &FetchPolicy, interrupted: &dyn Fn() -> bool) ->
         if resp.content_length().is_some_and(|n| n > max_bytes as u64) {
             return Err(FetchError::TooLarge { limit: max_bytes });
         }
+        let etag = validator(resp.headers(), reqwest::header::ETAG);
+        let last_modified = validator(resp.headers(), reqwest::header::LAST_MODIFIED);
         let mut body: Vec<u8> = Vec::new();
         while let Some(chunk) = resp.chunk().await.map_err(|e| classify(&e))? {
             if body.len() + chunk.len() > max_bytes {
@@ -372,7 +411,7 @@ pub fn fetch(url: &str, policy: &FetchPolicy, interrupted: &dyn Fn() -> bool) ->
                 .map_err(|_| FetchError::OutOfMemory { bytes: body.len() + chunk.len() })?;
             body.extend_from_slice(&chunk);
         }
-        Ok(body)
+        Ok(Fetched { body, etag, last_modified })
     };
     runtime.block_on(async {
         tokio::pin!(transfer);
@@ -496,6 +535,51 @@ mod tests {
         let url = format!("http://127.0.0.1:{port}/x.jpg");
         assert!(matches!(fetch(&url, &policy(&[]), &|| false), Err(FetchError::Refused { .. })));
         assert_eq!(fetch(&url, &policy(&["127.0.0.1"]), &|| false).unwrap(), b"hello");
+    }
+
+    #[test]
+    fn validators_of_the_final_response_are_kept_and_bounded() {
+        let with = |headers: &str| {
+            let mut r = format!("HTTP/1.1 200 OK\r\n{headers}Content-Length: 2\r\nConnection: close\r\n\r\n").into_bytes();
+            r.extend_from_slice(b"ok");
+            let port = serve(vec![r]);
+            fetch_with_validators(&format!("http://127.0.0.1:{port}/x"), &policy(&["127.0.0.1"]), &|| false).unwrap()
+        };
+        let f = with("ETag: \"5d41402abc4b2a76b9719d911017c592\"\r\nLast-Modified: Tue, 01 Dec 2026 10:00:00 GMT\r\n");
+        assert_eq!(f.body, b"ok");
+        assert_eq!(f.etag.as_deref(), Some("\"5d41402abc4b2a76b9719d911017c592\""));
+        assert_eq!(f.last_modified.as_deref(), Some("Tue, 01 Dec 2026 10:00:00 GMT"));
+        assert_eq!(with("ETag: W/\"1-abc\"\r\n").etag.as_deref(), Some("W/\"1-abc\""));
+        let none = with("");
+        assert_eq!((none.etag, none.last_modified), (None, None));
+        // Too long, not ASCII, empty, or repeated: nothing is recorded rather than something unbounded,
+        // garbled or ambiguous.
+        let long = format!("ETag: \"{}\"\r\n", "a".repeat(MAX_VALIDATOR_BYTES));
+        assert_eq!(with(&long).etag, None);
+        let at_limit = format!("ETag: {}\r\n", "b".repeat(MAX_VALIDATOR_BYTES));
+        assert_eq!(with(&at_limit).etag.map(|e| e.len()), Some(MAX_VALIDATOR_BYTES));
+        assert_eq!(with("ETag: \"caf\u{e9}\"\r\n").etag, None);
+        assert_eq!(with("ETag: \r\n").etag, None);
+        assert_eq!(with("ETag: \"a\"\r\nETag: \"b\"\r\n").etag, None);
+    }
+
+    #[test]
+    fn validators_come_from_the_response_after_a_redirect() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for resp in [
+                format!("HTTP/1.1 302 Found\r\nETag: \"redirect\"\r\nLocation: http://127.0.0.1:{port}/final\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
+                "HTTP/1.1 200 OK\r\nETag: \"final\"\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx".to_string(),
+            ] {
+                let Ok((mut s, _)) = listener.accept() else { return };
+                let mut buf = [0u8; 2048];
+                let _ = s.read(&mut buf);
+                let _ = s.write_all(resp.as_bytes());
+            }
+        });
+        let f = fetch_with_validators(&format!("http://127.0.0.1:{port}/"), &policy(&["127.0.0.1"]), &|| false).unwrap();
+        assert_eq!((f.body.as_slice(), f.etag.as_deref(), f.last_modified), (&b"x"[..], Some("\"final\""), None));
     }
 
     #[test]
