@@ -47,4 +47,36 @@ it_rc=0
   fi
 ) 2>&1 | tee "$logs/it.log" || it_rc=$?
 
-python3 "$root/scripts/test_summary.py" "$logs/rust.log" "$rust_rc" "$logs/it.log" "$it_rc"
+# PostgreSQL 17, the second supported major (PG_CLIP_PG17=0 skips it): the #[pg_test]s, then the expected-
+# output, upgrade and security modules against a PG17 cluster (its own directory and port).
+it17=()
+if [[ ${PG_CLIP_PG17:-1} != 0 ]]; then
+  echo "== PostgreSQL 17: set-up (scripts/pg17-setup.sh), cargo pgrx test pg17, integration modules"
+  pg17_config=/opt/pg_clip-pg17/bin/pg_config
+  pg17_rc=0
+  bash scripts/pg17-setup.sh || pg17_rc=$?
+  rm -rf "$testdir/pgdata17"
+  if [[ $pg17_rc == 0 ]]; then
+    cargo pgrx test pg17 --runas postgres --pgdata "$testdir/pgdata17" 2>&1 | tee "$logs/pg17.log" || rust_rc=$?
+  else
+    echo "scripts/pg17-setup.sh failed ($pg17_rc): PG17 not tested" | tee "$logs/pg17.log"
+    rust_rc=1
+  fi
+  cat "$logs/pg17.log" >> "$logs/rust.log"
+  it17_rc=0
+  if [[ $pg17_rc == 0 ]]; then
+    (
+      cargo pgrx install --pg-config "$pg17_config" --features pg17 --no-default-features >/dev/null
+      install -m 644 sql/pg_clip--0.1.0.sql "$("$pg17_config" --sharedir)/extension/"
+      cd tests/integration
+      PG_CLIP_PG_BIN=$(dirname "$pg17_config") PG_CLIP_IT_DIR=/var/tmp/pg_clip-it17 PG_CLIP_IT_PORT=54429 \
+        python3 -m unittest -v ${PG_CLIP_IT17_TESTS:-test_regress test_upgrade test_security}
+    ) 2>&1 | tee "$logs/it17.log" || it17_rc=$?
+  else
+    echo "PG17 integration modules not run" > "$logs/it17.log"
+    it17_rc=1
+  fi
+  it17=("$logs/it17.log" "$it17_rc")
+fi
+
+python3 "$root/scripts/test_summary.py" "$logs/rust.log" "$rust_rc" "$logs/it.log" "$it_rc" "${it17[@]}"

@@ -33,9 +33,12 @@ def unittest_(log, rc):
 
 
 def main():
-    rust_log, rust_rc, it_log, it_rc = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+    """test_summary.py RUST_LOG RC IT_LOG RC [IT_LOG RC]...: each further pair is one more unittest run (the
+    PG17 integration modules), counted in the integration total."""
+    rust_log, rust_rc = sys.argv[1], int(sys.argv[2])
     r = cargo(open(rust_log, errors="replace").read(), rust_rc)
-    i = unittest_(open(it_log, errors="replace").read(), it_rc)
+    runs = [unittest_(open(log, errors="replace").read(), int(rc)) for log, rc in zip(sys.argv[3::2], sys.argv[4::2])]
+    i = tuple(sum(run[k] for run in runs) for k in range(3))
     passed, failed, skipped = r[0] + i[0], r[1] + i[1], r[2] + i[2]
     print(f"== summary: {passed} passed, {failed} failed, {skipped} skipped "
           f"(Rust/pg: {r[0]} passed, {r[1]} failed; integration: {i[0]} passed, {i[1]} failed, {i[2]} skipped)")

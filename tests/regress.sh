@@ -7,7 +7,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 host=$1 port=$2 user=${3:-postgres}
 out=${REGRESS_OUT:-$(mktemp -d)}
 chmod 777 "$out"
-pg_regress="$(/usr/lib/postgresql/15/bin/pg_config --pkglibdir)/pgxs/src/test/regress/pg_regress"
+pg_regress="$("${PG_CLIP_PG_BIN:-/usr/lib/postgresql/15/bin}/pg_config" --pkglibdir)/pgxs/src/test/regress/pg_regress"
 tests=$(cd "$here/sql" && ls *.sql | sed 's/\.sql$//')
 # shellcheck disable=SC2086  # a list of test names
 if ! "$pg_regress" --host="$host" --port="$port" --user="$user" --inputdir="$here" --outputdir="$out" \

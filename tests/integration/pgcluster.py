@@ -1,5 +1,6 @@
-"""A throwaway PostgreSQL 15 cluster for integration tests, run as the unprivileged `postgres` user
-(PostgreSQL refuses to run as root, and CI is root). Clients connect over a Unix socket with trust auth."""
+"""A throwaway PostgreSQL cluster for integration tests (15, or the major whose binaries PG_CLIP_PG_BIN
+names, e.g. /opt/pg_clip-pg17/bin), run as the unprivileged `postgres` user (PostgreSQL refuses to run as
+root, and CI is root). Clients connect over a Unix socket with trust auth."""
 
 import os
 import shlex
@@ -7,7 +8,7 @@ import shutil
 import subprocess
 import time
 
-PG_BIN = "/usr/lib/postgresql/15/bin"
+PG_BIN = os.environ.get("PG_CLIP_PG_BIN", "/usr/lib/postgresql/15/bin")
 BASE = os.environ.get("PG_CLIP_IT_DIR", "/var/tmp/pg_clip-it")
 PORT = int(os.environ.get("PG_CLIP_IT_PORT", "54329"))
 

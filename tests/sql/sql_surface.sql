@@ -10,10 +10,14 @@ GRANT CREATE ON SCHEMA public TO regress_clip_owner;
 SELECT count(*) AS security_definer
   FROM pg_depend d JOIN pg_proc p ON d.classid = 'pg_proc'::regclass AND p.oid = d.objid
  WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'pg_clip') AND d.deptype = 'e' AND p.prosecdef;
+-- (PG17 also records the implicit row type of each table and view, and every array type, as members: they
+-- are described by their relation or element type, not commented on their own.)
 SELECT pg_describe_object(d.classid, d.objid, 0) AS uncommented
   FROM pg_depend d
  WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'pg_clip') AND d.deptype = 'e'
-   AND obj_description(d.objid, (SELECT relname FROM pg_class WHERE oid = d.classid)) IS NULL;
+   AND obj_description(d.objid, (SELECT relname FROM pg_class WHERE oid = d.classid)) IS NULL
+   AND NOT (d.classid = 'pg_type'::regclass
+            AND EXISTS (SELECT 1 FROM pg_type t WHERE t.oid = d.objid AND (t.typrelid <> 0 OR t.typelem <> 0)));
 
 -- What PUBLIC may execute among the sensitive functions.
 SELECT f, has_function_privilege('regress_clip_other', f, 'EXECUTE') AS executable
