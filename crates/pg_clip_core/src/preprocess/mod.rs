@@ -53,6 +53,8 @@ mod sniff;
 mod tensor;
 mod webp;
 #[cfg(test)]
+mod corpus_tests;
+#[cfg(test)]
 mod tests;
 
 use self::bmp::*;
