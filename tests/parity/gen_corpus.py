@@ -401,6 +401,10 @@ def build():
     add("jpeg-exif", "orient-6-extra-tags.jpg", jpeg_insert(base, [seg(0xE1, b"Exif\0\0" + tiff_exif(
         6, extra_tags=[(0x010F, 2, 40, 0x7FFF0000), (0x8769, 4, 1, 0x7FFF0000)]))]))
     add("jpeg-exif", "orient-6-count-2.jpg", jpeg_insert(base, [seg(0xE1, b"Exif\0\0" + tiff_exif(6, count=2))]))
+    add("jpeg-exif", "orient-6-then-3-same-ifd.jpg", jpeg_insert(base, [seg(0xE1, b"Exif\0\0" + tiff_exif(
+        6, extra_tags=[(0x0112, 3, 1, 3)]))]))
+    # Not TIFF after the prefix: Pillow's exif_transpose raises on it (SyntaxError), so Pillow refuses.
+    add("jpeg-exif", "exif-not-tiff.jpg", jpeg_insert(base, [seg(0xE1, b"Exif\0\0garbage!")]))
     add("jpeg-exif", "orient-9-invalid.jpg", jpeg_insert(base, [seg(0xE1, b"Exif\0\0" + tiff_exif(9))]))
     add("jpeg-exif", "orient-two-app1.jpg", jpeg_insert(base, [seg(0xE1, exif6), seg(0xE1, b"Exif\0\0" + tiff_exif(3))]))
     add("jpeg-exif", "orient-6-no-exif-header.jpg", jpeg_insert(base, [seg(0xE1, tiff_exif(6))]))

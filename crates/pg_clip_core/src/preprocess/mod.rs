@@ -35,7 +35,8 @@
 //! JPEG pixels come from zune-jpeg, not libjpeg-turbo (IDCT, chroma
 //! upsampling and colour conversion rounding differ by a few levels); YCCK
 //! JPEGs are converted to RGB before the resize; 16-bit gray PNGs use the high
-//! byte instead of Pillow's clip-to-255; XMP-only orientation is ignored.
+//! byte instead of Pillow's clip-to-255. The orientation is read as Pillow's `getexif` reads it (EXIF in
+//! JPEG APP1, PNG eXIf / text chunks / ImageMagick raw profile, WebP EXIF; else XMP's tiff:Orientation).
 
 use std::fmt;
 
