@@ -37,7 +37,6 @@ const KNOWN: &[(&str, Known, &str)] = &[
     ("corpus/png-gray/gray-16.png", Known::Differs { one_minus_cos: 0.2, max_abs: 4.0 }, "16-bit gray: high byte, Pillow clips I;16 to 255"),
     ("corpus/png-gray/gray-16-interlaced.png", Known::Differs { one_minus_cos: 0.2, max_abs: 4.0 }, "16-bit gray: high byte, Pillow clips I;16 to 255"),
     ("corpus/png-gray-trns/gray-16-trns.png", Known::Differs { one_minus_cos: 0.2, max_abs: 4.0 }, "16-bit gray: high byte, Pillow clips I;16 to 255"),
-    ("corpus/gif/no-table.gif", Known::Refuses("no color table"), "GIF without a colour table refused"),
     ("corpus/bmp/rgb16-555.bmp", Known::Differs { one_minus_cos: 1e-5, max_abs: 0.1 }, "5-bit channels widened unlike Pillow's BGR;15"),
     ("corpus/bmp/planes-0.bmp", Known::Refuses("plane"), "planes != 1 refused"),
     ("corpus/bmp/planes-3.bmp", Known::Refuses("plane"), "planes != 1 refused"),
