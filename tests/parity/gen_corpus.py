@@ -258,15 +258,20 @@ def bmp_palette(pal_rgb, n, entry=4):
     return out
 
 
-def bmp_rows(idx, bits, topdown=False):
+def bmp_rows(idx, bits, topdown=False, r565=False):
     h, w = idx.shape[:2]
     rows = []
     for y in range(h):
         r = idx[y]
         if bits == 24:
             raw = r[:, ::-1].astype(np.uint8).tobytes()
+        elif bits == 32 and r.shape[1] == 4:
+            raw = r[:, [2, 1, 0, 3]].astype(np.uint8).tobytes()
         elif bits == 32:
             raw = np.concatenate([r[:, ::-1], np.full((w, 1), 0, np.uint8)], axis=1).tobytes()
+        elif bits == 16 and r565:
+            v = ((r[:, 0].astype(np.uint16) >> 3) << 11) | ((r[:, 1].astype(np.uint16) >> 2) << 5) | (r[:, 2].astype(np.uint16) >> 3)
+            raw = v.astype("<u2").tobytes()
         elif bits == 16:
             v = ((r[:, 0].astype(np.uint16) >> 3) << 10) | ((r[:, 1].astype(np.uint16) >> 3) << 5) | (r[:, 2].astype(np.uint16) >> 3)
             raw = v.astype("<u2").tobytes()
@@ -336,7 +341,7 @@ def bmp_bytes(pixels, bits, *, header=40, pal=None, ncolors=None, compression=0,
     """A BMP from parts: header 12 (OS/2 v1), 40, 64 (OS/2 v2), 108 (v4), 124 (v5)."""
     h, w = pixels.shape[:2]
     if data is None:
-        data = bmp_rows(pixels, bits, topdown)
+        data = bmp_rows(pixels, bits, topdown, r565=masks is not None and masks[:3] == (0xF800, 0x7E0, 0x1F))
     entry = entry or (3 if header == 12 else 4)
     palette = b""
     if bits <= 8:
@@ -507,6 +512,13 @@ def build():
     add("bmp", "palette8-ncolors16.bmp", bmp_bytes(pidx, 8, pal=pal, ncolors=16))
     add("bmp", "palette8-pixel-gap.bmp", bmp_bytes(pidx, 8, pal=pal, ncolors=16, gap=10))
     add("bmp", "rgb24-pixel-gap.bmp", bmp_bytes(RGB, 24, gap=6))
+    add("bmp", "rgb16-565.bmp", bmp_bytes(RGB, 16, compression=3, masks=(0xF800, 0x7E0, 0x1F, 0)))
+    add("bmp", "rgb32-bitfields-alpha-v5.bmp", bmp_bytes(np.concatenate([RGB, ALPHA[..., None]], axis=2), 32,
+                                                       header=124, compression=3, masks=(0xFF0000, 0xFF00, 0xFF, 0xFF000000)))
+    add("bmp", "rgb24-no-final-padding.bmp", bmp_bytes(RGB[:, :39], 24)[:-3])
+    add("bmp", "rgb24-truncated.bmp", bmp_bytes(RGB, 24)[:-200])
+    add("bmp", "palette8-zero-offset.bmp", bmp_bytes(pidx, 8, pal=pal, ncolors=16)[:10] + b"\0\0\0\0" + bmp_bytes(pidx, 8, pal=pal, ncolors=16)[14:])
+    add("bmp", "palette8-two-colours-bw.bmp", bmp_bytes(pidx % 2, 8, pal=[0, 0, 0, 255, 255, 255], ncolors=2))
     add("bmp", "planes-0.bmp", bmp_bytes(RGB, 24, planes=0))
     add("bmp", "planes-3.bmp", bmp_bytes(pidx, 8, pal=pal, ncolors=16, planes=3))
     add("bmp-os2", "os2v1-rgb24.bmp", bmp_bytes(RGB, 24, header=12))
