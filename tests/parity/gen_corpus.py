@@ -433,6 +433,12 @@ def build():
         add("png-gray", f"gray-{depth}-interlaced.png", png_bytes(s, 0, depth, interlace=True))
         tv = int(s.reshape(-1)[W * 3 + 5])
         add("png-gray-trns", f"gray-{depth}-trns.png", png_bytes(s, 0, depth, trns=struct.pack(">H", tv)))
+    # Mostly below 256 out of 65535: what Pillow's 'I;16' path keeps (the rest clips to white).
+    dark = (GRAY.astype(np.int64) + (np.arange(GRAY.size).reshape(GRAY.shape) % 7))[..., None]
+    add("png-gray", "gray-16-dark.png", png_bytes(dark, 0, 16))
+    add("png-gray", "gray-16-dark-224.png", png_bytes(np.repeat(np.repeat(dark, 9, 0), 9, 1)[:224, :300], 0, 16))
+    big = np.repeat(np.repeat(dark, 13, 0), 13, 1)[:333, :517]
+    add("png-gray", "gray-16-dark-downscale.png", png_bytes(big + (np.arange(big.size).reshape(big.shape) % 5), 0, 16))
     for depth in (8, 16):
         s = scale(RGB, depth)
         add("png-rgb", f"rgb-{depth}.png", png_bytes(s, 2, depth))

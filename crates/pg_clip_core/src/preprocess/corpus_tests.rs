@@ -34,9 +34,6 @@ const KNOWN: &[(&str, Known, &str)] = &[
     ("corpus/jpeg-420/baseline-420.jpg", Known::Differs { one_minus_cos: 1e-5, max_abs: 0.1 }, "4:2:0 chroma upsampling"),
     ("corpus/jpeg-420/progressive-420.jpg", Known::Differs { one_minus_cos: 1e-5, max_abs: 0.1 }, "4:2:0 chroma upsampling"),
     ("corpus/jpeg-420/odd-3x50-420.jpg", Known::Differs { one_minus_cos: 1.5e-3, max_abs: 1.0 }, "4:2:0 chroma upsampling, 3 pixels wide"),
-    ("corpus/png-gray/gray-16.png", Known::Differs { one_minus_cos: 0.2, max_abs: 4.0 }, "16-bit gray: high byte, Pillow clips I;16 to 255"),
-    ("corpus/png-gray/gray-16-interlaced.png", Known::Differs { one_minus_cos: 0.2, max_abs: 4.0 }, "16-bit gray: high byte, Pillow clips I;16 to 255"),
-    ("corpus/png-gray-trns/gray-16-trns.png", Known::Differs { one_minus_cos: 0.2, max_abs: 4.0 }, "16-bit gray: high byte, Pillow clips I;16 to 255"),
     // BmpImagePlugin drops a black/white palette and then reads the pixels as 1-bit whatever their
     // depth: an 8-bit file comes out as noise. Pillow reads it by accident; pg_clip refuses it
     // (UnsupportedFormat, SQLSTATE 0A000) rather than embed the noise.

@@ -25,6 +25,23 @@ pub(super) fn decode_png(bytes: &[u8], limits: &Limits, stop: StopProbe) -> Resu
     let mut data = alloc_bytes(dec.total_bytes())?;
     dec.read_image(&mut data).map_err(image_err("PNG"))?;
     let have = usize::from(ct.channel_count());
+    if (color_type, bit_depth) == (0, 16) {
+        // Pillow opens 16-bit gray as 'I;16' (a tRNS chunk changes nothing there): keep the samples,
+        // little-endian, 2 bytes a pixel; the gray+alpha the png crate makes of a tRNS loses its alpha.
+        let per_px = usize::from(ct.bytes_per_pixel());
+        if per_px != 2 {
+            let n = data.len() / per_px.max(1);
+            for i in 0..n {
+                data.copy_within(i * per_px..i * per_px + 2, 2 * i);
+            }
+            data.truncate(2 * n);
+        }
+        for s in data.chunks_exact_mut(2) {
+            let v = u16::from_ne_bytes([s[0], s[1]]);
+            s.copy_from_slice(&v.to_le_bytes());
+        }
+        return finish(data, w, h, 2, PilMode::I16, orientation);
+    }
     if ct.bytes_per_pixel() == 2 * ct.channel_count() {
         u16_to_high_byte(&mut data);
     }
@@ -33,9 +50,6 @@ pub(super) fn decode_png(bytes: &[u8], limits: &Limits, stop: StopProbe) -> Resu
     // channel the png crate synthesises from tRNS is dropped.
     let mode = match (color_type, bit_depth) {
         (0, 1) => PilMode::One,
-        // DEVIATION (deliberate): Pillow opens 16-bit gray as 'I;16' and its
-        // convert('RGB') clips every value > 255 to white, wrecking the image.
-        // We take the high byte instead, like Pillow does for 16-bit RGB(A).
         (0, _) => PilMode::L,
         (2, _) => PilMode::Rgb,
         (3, _) => PilMode::P,

@@ -225,14 +225,17 @@ fn decodes_small_jpeg_and_png() {
 }
 
 #[test]
-fn sixteen_bit_gray_png_uses_high_byte() {
-    // DEVIATION check: Pillow would clip I;16 -> 255 (white); we take v >> 8.
+fn sixteen_bit_gray_png_clips_like_pillow() {
+    // Pillow opens 16-bit gray as 'I;16', and convert('RGB') clips every sample to 255: 0x1234 is
+    // white, 0x0012 stays 18 (the parity corpus checks the resized case against Pillow).
     // PngEncoder takes native-endian u16 samples
-    let data: Vec<u8> = 0x1234u16.to_ne_bytes().repeat(224 * 224);
-    let png = png(224, 224, image::ExtendedColorType::L16, &data);
-    let t = preprocess(&png, &LIMITS).unwrap();
-    let want = (0x12 as f32 / 255.0 - MEAN[0] as f32) / STD[0] as f32;
-    assert_eq!(t[0], want);
+    for (sample, level) in [(0x1234u16, 255u8), (0x0012, 0x12)] {
+        let data: Vec<u8> = sample.to_ne_bytes().repeat(224 * 224);
+        let png = png(224, 224, image::ExtendedColorType::L16, &data);
+        let t = preprocess(&png, &LIMITS).unwrap();
+        let want = (f32::from(level) / 255.0 - MEAN[0] as f32) / STD[0] as f32;
+        assert_eq!(t[0], want, "{sample:#x}");
+    }
 }
 
 #[test]
