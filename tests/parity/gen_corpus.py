@@ -489,6 +489,12 @@ def build():
     save("webp-exif", "orient-6-lossy.webp", im, "WEBP", quality=80, exif=b"Exif\0\0" + tiff_exif(6))
     save("webp-exif", "orient-6-no-exif-header.webp", im, "WEBP", lossless=True, exif=tiff_exif(6))
     save("webp-exif", "xmp-6.webp", im, "WEBP", lossless=True, xmp=xmp(6))
+    save("webp-exif", "exif-1-xmp-6.webp", im, "WEBP", lossless=True, exif=b"Exif\0\0" + tiff_exif(1), xmp=xmp(6))
+    flipped = im.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    save("webp", "animated.webp", im, "WEBP", lossless=True, save_all=True, append_images=[flipped], duration=100)
+    save("png", "animated-apng.png", im, "PNG", save_all=True, append_images=[flipped], duration=100)
+    save("png", "animated-apng-default-hidden.png", im, "PNG", save_all=True, append_images=[flipped], duration=100,
+         default_image=True)
 
     # ---- GIF
     pim = PAL_IMG
@@ -535,6 +541,8 @@ def build():
     add("bmp-rle", "rle8-topdown.bmp", bmp_bytes(pidx, 8, pal=pal, ncolors=16, compression=1, data=rle8(pidx, topdown=True), topdown=True))
     add("bmp-rle", "rle8-delta.bmp", bmp_bytes(pidx, 8, pal=pal, ncolors=16, compression=1, data=rle8(pidx, delta_at=4)))
     add("bmp-rle", "rle8-short.bmp", bmp_bytes(pidx, 8, pal=pal, ncolors=16, compression=1, data=rle8(pidx, short=True)))
+    # Rows of 20 pixels in a 40-wide bitmap: every end-of-line pads its row with index 0.
+    add("bmp-rle", "rle8-eol-early.bmp", bmp_bytes(pidx, 8, pal=pal, ncolors=16, compression=1, data=rle8(pidx[:, :20])))
     add("bmp-rle", "rle4.bmp", bmp_bytes(pidx, 4, pal=pal, compression=2, data=rle4(pidx)))
     add("bmp-rle", "rle4-topdown.bmp", bmp_bytes(pidx, 4, pal=pal, compression=2, data=rle4(pidx, topdown=True), topdown=True))
     return files
