@@ -423,6 +423,9 @@ def build():
     add("jpeg", "app14-short.jpg", jpeg_insert(base, [seg(0xEE, b"Adobe\x00\x64")]))
     add("jpeg", "app14-short-cmyk.jpg", jpeg_insert(jpeg_bytes(im.convert("CMYK"), quality=90), [seg(0xEE, b"Adobe\x00\x64\x00")]))
     add("jpeg", "app14-5-bytes.jpg", jpeg_insert(base, [seg(0xEE, b"Adobe")]))
+    # Orientation on the other JPEG modes (the transpose runs before the CMYK/gray resize).
+    save("jpeg-exif", "cmyk-orient-6.jpg", im.convert("CMYK"), "JPEG", quality=90, exif=b"Exif\0\0" + tiff_exif(6))
+    save("jpeg-exif", "gray-orient-8.jpg", im.convert("L"), "JPEG", quality=90, exif=b"Exif\0\0" + tiff_exif(8))
     add("jpeg", "com-segment.jpg", jpeg_insert(base, [seg(0xFE, b"a comment")]))
 
     # ---- PNG: every colour type and bit depth, with and without tRNS, plain and interlaced
@@ -474,6 +477,13 @@ def build():
         f"\nexif\n{len(tiff_exif(8)) + 6:8}\n{(b'Exif' + bytes(2) + tiff_exif(8)).hex()}\n".encode()))]))
     add("png-exif", "xmp-itxt-6.png", png_bytes(RGB, 2, 8, chunks_before=[png_chunk(b"iTXt", b"XML:com.adobe.xmp\0\0\0\0\0" + xmp(6))]))
     add("png-exif", "xmp-itxt-elem-3.png", png_bytes(RGB, 2, 8, chunks_before=[png_chunk(b"iTXt", b"XML:com.adobe.xmp\0\0\0\0\0" + xmp(3, attr=False))]))
+    la = np.stack([GRAY, ALPHA], axis=2)
+    add("png-exif", "la-orient-5.png", png_bytes(la, 4, 8, chunks_before=[png_chunk(b"eXIf", tiff_exif(5))]))
+    add("png-exif", "palette-orient-7.png", png_bytes(pidx[..., None], 3, 8, plte=bytes(pal), chunks_before=[png_chunk(b"eXIf", tiff_exif(7))]))
+    add("png-exif", "gray16-orient-6.png", png_bytes(dark, 0, 16, chunks_before=[png_chunk(b"eXIf", tiff_exif(6))]))
+    add("png", "gama-srgb-chrm.png", png_bytes(RGB, 2, 8, chunks_before=[
+        png_chunk(b"gAMA", struct.pack(">I", 100000)), png_chunk(b"sRGB", b"\0"),
+        png_chunk(b"cHRM", struct.pack(">8I", 31270, 32900, 64000, 33000, 30000, 60000, 15000, 6000))]))
     add("png-exif", "exif-after-idat-6.png", png_bytes(RGB, 2, 8, chunks_after=[png_chunk(b"eXIf", tiff_exif(6))]))
 
     # ---- WebP
@@ -486,6 +496,7 @@ def build():
     save("webp", "odd-1x1.webp", Image.fromarray(RGB[:1, :1]), "WEBP", lossless=True)
     for o in range(1, 9):
         save("webp-exif", f"orient-{o}.webp", im, "WEBP", lossless=True, exif=b"Exif\0\0" + tiff_exif(o))
+    save("webp-exif", "lossy-alpha-orient-8.webp", rgba_im, "WEBP", quality=80, exif=b"Exif\0\0" + tiff_exif(8))
     save("webp-exif", "orient-6-lossy.webp", im, "WEBP", quality=80, exif=b"Exif\0\0" + tiff_exif(6))
     save("webp-exif", "orient-6-no-exif-header.webp", im, "WEBP", lossless=True, exif=tiff_exif(6))
     save("webp-exif", "xmp-6.webp", im, "WEBP", lossless=True, xmp=xmp(6))
@@ -502,6 +513,12 @@ def build():
     glob = gif_from_pillow(pim)
     add("gif", "local.gif", gif_move_table(glob, "local"))
     add("gif", "no-table.gif", gif_move_table(glob, "none"))
+    # A first frame smaller than the screen and offset into it: the rest of the canvas is index 0.
+    off = bytearray(gif_from_pillow(pim.crop((0, 0, 30, 20))))
+    struct.pack_into("<HH", off, 6, W, H)
+    d = off.index(b"\x2c", 13 + 3 * (2 << (off[10] & 7)))
+    struct.pack_into("<HH", off, d + 1, 6, 4)
+    add("gif", "frame-offset.gif", bytes(off))
     save("gif", "interlaced.gif", pim, "GIF", interlace=True)
     save("gif", "transparent.gif", pim, "GIF", transparency=2)
     save("gif", "gray-ramp.gif", im.convert("L"), "GIF")
