@@ -410,6 +410,11 @@ def build():
         6, extra_tags=[(0x0112, 3, 1, 3)]))]))
     # Not TIFF after the prefix: Pillow's exif_transpose raises on it (SyntaxError), so Pillow refuses.
     add("jpeg-exif", "exif-not-tiff.jpg", jpeg_insert(base, [seg(0xE1, b"Exif\0\0garbage!")]))
+    # RATIONAL 6/1 (out of line) and FLOAT 8.0: Pillow's values compare equal to 6 and 8.
+    rat = b"II*\0\x08\0\0\0" + struct.pack("<HHHII", 1, 0x0112, 5, 1, 26) + b"\0" * 4 + struct.pack("<II", 6, 1)
+    add("jpeg-exif", "orient-6-rational.jpg", jpeg_insert(base, [seg(0xE1, b"Exif\0\0" + rat)]))
+    flt = b"II*\0\x08\0\0\0" + struct.pack("<HHHIf", 1, 0x0112, 11, 1, 8.0) + b"\0" * 4
+    add("jpeg-exif", "orient-8-float.jpg", jpeg_insert(base, [seg(0xE1, b"Exif\0\0" + flt)]))
     add("jpeg-exif", "orient-9-invalid.jpg", jpeg_insert(base, [seg(0xE1, b"Exif\0\0" + tiff_exif(9))]))
     add("jpeg-exif", "orient-two-app1.jpg", jpeg_insert(base, [seg(0xE1, exif6), seg(0xE1, b"Exif\0\0" + tiff_exif(3))]))
     add("jpeg-exif", "orient-6-no-exif-header.jpg", jpeg_insert(base, [seg(0xE1, tiff_exif(6))]))

@@ -128,7 +128,21 @@ pub(super) fn exif_orientation_value(exif: &[u8]) -> Option<i64> {
             8 => i64::from(r16(data) as i16),
             4 | 13 => i64::from(r32(data)),
             9 => i64::from(r32(data) as i32),
-            // ASCII, UNDEFINED, rationals, floats: present, but no value exif_transpose acts on.
+            // Rationals and floats: Pillow's value (an IFDRational or a float) equals, and hashes as, the
+            // integer it is equal to, so 6/1 or 6.0 rotates; anything else (6/4, x/0) does nothing.
+            5 | 10 | 11 | 12 => {
+                let v = match typ {
+                    5 => f64::from(r32(data)) / f64::from(r32(&data[4..])),
+                    10 => f64::from(r32(data) as i32) / f64::from(r32(&data[4..]) as i32),
+                    11 => f64::from(f32::from_bits(r32(data))),
+                    _ => {
+                        let (a, b) = (u64::from(r32(data)), u64::from(r32(&data[4..])));
+                        f64::from_bits(if big { a << 32 | b } else { b << 32 | a })
+                    }
+                };
+                if v.fract() == 0.0 && (0.0..=9.0).contains(&v) { v as i64 } else { 0 }
+            }
+            // ASCII, UNDEFINED: present, but no value exif_transpose acts on.
             _ => 0,
         });
     }
@@ -249,6 +263,12 @@ mod tests {
         let mut t = tiff(&[short6]);
         t[8] = 9;
         assert_eq!(exif_orientation_value(&t), Some(6));
+        // RATIONAL 6/1 (data out of line at offset 26) and FLOAT 6.0 rotate; 6/4 does not.
+        let rational = |n: u32, d: u32| [tiff(&[entry(0x0112, 5, 1, 26)]), [n.to_le_bytes(), d.to_le_bytes()].concat()].concat();
+        assert_eq!(exif_orientation_value(&rational(6, 1)), Some(6));
+        assert_eq!(exif_orientation_value(&rational(6, 4)), Some(0));
+        assert_eq!(exif_orientation_value(&rational(6, 0)), Some(0));
+        assert_eq!(exif_orientation_value(&tiff(&[entry(0x0112, 11, 1, 6.0f32.to_bits())])), Some(6));
         assert_eq!(exif_orientation_value(b"Exif\0\0garbage"), None);
         assert_eq!(exif_orientation_value(b""), None);
     }
