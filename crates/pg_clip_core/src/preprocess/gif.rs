@@ -4,6 +4,23 @@ use super::*;
 
 
 pub(super) fn decode_gif(bytes: &[u8], limits: &Limits, stop: StopProbe) -> Result<Decoded> {
+    // Without any colour table Pillow opens the frame as 'L' (the indices are the gray levels); the gif
+    // crate refuses such a frame. Given the identity gray ramp as a global table, which Pillow's
+    // _is_palette_needed drops, the path below opens it as 'L' too. Frames with a local table keep it.
+    let with_ramp;
+    let bytes = match bytes.get(10) {
+        Some(&packed) if packed & 0x80 == 0 => {
+            let mut copy = reserve_bytes(bytes.len() + 768)?;
+            copy.extend_from_slice(&bytes[..10]);
+            copy.push(packed | 0x87);
+            copy.extend_from_slice(bytes.get(11..13).unwrap_or(&[]));
+            copy.extend((0..=255u8).flat_map(|v| [v; 3]));
+            copy.extend_from_slice(bytes.get(13..).unwrap_or(&[]));
+            with_ramp = copy;
+            &with_ramp[..]
+        }
+        _ => bytes,
+    };
     let mut opts = ::gif::DecodeOptions::new();
     opts.set_color_output(::gif::ColorOutput::Indexed);
     if let Some(budget) = std::num::NonZeroU64::new(alloc_budget(limits)) {

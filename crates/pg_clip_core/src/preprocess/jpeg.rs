@@ -13,6 +13,22 @@ pub(super) fn decode_jpeg(bytes: &[u8], limits: &Limits) -> Result<Decoded> {
         .set_strict_mode(false)
         .set_max_width(max_dim)
         .set_max_height(max_dim);
+    let meta = jpeg_metadata(bytes)?;
+    // libjpeg only reads an Adobe APP14 of at least 12 bytes (the transform flag); a shorter one is
+    // ignored, and Pillow reads it when it has the 7 bytes of its version field. zune-jpeg refuses any
+    // APP14 "Adobe" under 12 bytes, so such segments are renamed to APP15 (never read) in a copy.
+    let patched;
+    let bytes = if meta.short_adobe.is_empty() {
+        bytes
+    } else {
+        let mut copy = reserve_bytes(bytes.len())?;
+        copy.extend_from_slice(bytes);
+        for &at in &meta.short_adobe {
+            copy[at] = 0xEF;
+        }
+        patched = copy;
+        &patched[..]
+    };
     let mut dec = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(bytes), options);
     dec.decode_headers().map_err(jpeg_err)?;
     let (w, h) = dec
@@ -40,10 +56,7 @@ pub(super) fn decode_jpeg(bytes: &[u8], limits: &Limits) -> Result<Decoded> {
         }
     };
     dec.set_options(options.jpeg_set_out_colorspace(out_space));
-    let orientation = dec
-        .exif()
-        .and_then(|exif| Orientation::from_exif_chunk(exif))
-        .unwrap_or(Orientation::NoTransforms);
+    let orientation = pillow_orientation(meta.exif.as_deref(), meta.xmp);
 
     // zune-jpeg (non-strict) silently grey-fills missing scan data; Pillow
     // refuses truncated files ("image file is truncated"). So do we.
@@ -112,4 +125,65 @@ pub(super) fn jpeg_has_eoi_after_scan(b: &[u8]) -> bool {
     b.get(sos..)
         .map(|rest| rest.windows(2).any(|w| w == [0xFF, 0xD9]))
         .unwrap_or(false)
+}
+
+/// What Pillow's JpegImagePlugin takes from the segments before the first scan.
+pub(super) struct JpegMeta<'a> {
+    /// Every APP1 "Exif\0\0" payload: the first whole, later ones appended without their prefix.
+    pub(super) exif: Option<Vec<u8>>,
+    /// The last APP1 XMP packet.
+    pub(super) xmp: Option<&'a [u8]>,
+    /// Positions of the marker byte of APP14 "Adobe" segments too short for zune-jpeg.
+    pub(super) short_adobe: Vec<usize>,
+}
+
+pub(super) fn jpeg_metadata(b: &[u8]) -> Result<JpegMeta<'_>> {
+    const XMP: &[u8] = b"http://ns.adobe.com/xap/1.0/\0";
+    let mut meta = JpegMeta { exif: None, xmp: None, short_adobe: Vec::new() };
+    let mut pos = 2usize;
+    loop {
+        while pos < b.len() && b[pos] != 0xFF {
+            pos += 1;
+        }
+        while pos < b.len() && b[pos] == 0xFF {
+            pos += 1;
+        }
+        let Some(&marker) = b.get(pos) else { break };
+        pos += 1;
+        match marker {
+            0xDA | 0xD9 => break,
+            0xD0..=0xD8 | 0x01 | 0x00 => continue,
+            _ => {
+                let (Some(&hi), Some(&lo)) = (b.get(pos), b.get(pos + 1)) else { break };
+                let len = usize::from(u16::from_be_bytes([hi, lo]));
+                // A segment running past the end is the decoder's to refuse.
+                let Some(payload) = b.get(pos + 2..pos + len.max(2)) else { break };
+                match marker {
+                    0xE1 if payload.starts_with(b"Exif\0\0") => match &mut meta.exif {
+                        None => {
+                            let mut v = reserve_bytes(payload.len())?;
+                            v.extend_from_slice(payload);
+                            meta.exif = Some(v);
+                        }
+                        Some(v) => {
+                            // Bounded by the file's size, which the byte limit already bounds.
+                            v.try_reserve(payload.len() - 6).map_err(|_| {
+                                PreprocessError::OutOfMemory(format!("cannot allocate {} bytes", payload.len()))
+                            })?;
+                            v.extend_from_slice(&payload[6..]);
+                        }
+                    },
+                    0xE1 if payload.starts_with(XMP) => meta.xmp = Some(&payload[XMP.len()..]),
+                    // Pillow reads the 16-bit version after "Adobe" and fails on fewer than 7 bytes,
+                    // as zune-jpeg does: those stay and are refused.
+                    0xEE if payload.starts_with(b"Adobe") && (7..12).contains(&payload.len()) => {
+                        meta.short_adobe.push(pos - 1)
+                    }
+                    _ => {}
+                }
+                pos += len;
+            }
+        }
+    }
+    Ok(meta)
 }

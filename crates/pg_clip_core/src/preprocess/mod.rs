@@ -34,8 +34,9 @@
 //! Known deviations are marked `DEVIATION` next to the code they concern:
 //! JPEG pixels come from zune-jpeg, not libjpeg-turbo (IDCT, chroma
 //! upsampling and colour conversion rounding differ by a few levels); YCCK
-//! JPEGs are converted to RGB before the resize; 16-bit gray PNGs use the high
-//! byte instead of Pillow's clip-to-255; XMP-only orientation is ignored.
+//! JPEGs are converted to RGB before the resize. 16-bit gray PNGs follow Pillow's
+//! 'I;16' path (16-bit resize, then every sample clipped to 255). The orientation is read as Pillow's `getexif` reads it (EXIF in
+//! JPEG APP1, PNG eXIf / text chunks / ImageMagick raw profile, WebP EXIF; else XMP's tiff:Orientation).
 
 use std::fmt;
 
@@ -52,6 +53,8 @@ mod resample;
 mod sniff;
 mod tensor;
 mod webp;
+#[cfg(test)]
+mod corpus_tests;
 #[cfg(test)]
 mod tests;
 
@@ -204,6 +207,8 @@ pub fn preprocess_into_stoppable(bytes: &[u8], limits: &Limits, out: &mut [f32],
     check_stop(stop)?;
     let raster = apply_orientation(raster, orientation)?;
     let (pixels, premultiplied) = resize_and_crop(raster, mode, stop)?;
+    // 16-bit gray leaves the resize already converted (clipped) to 8-bit gray.
+    let mode = if mode == PilMode::I16 { PilMode::L } else { mode };
     write_tensor(&pixels, mode, premultiplied, out);
     Ok(())
 }

@@ -21,13 +21,16 @@ pub(super) enum PilMode {
     P,
     /// Bilevel image as 1 channel 0/255; NEAREST.
     One,
+    /// 16-bit gray ('I;16', 16-bit grayscale PNG) as little-endian u16 samples (2 bytes a pixel):
+    /// Pillow's 16-bit bicubic, then convert('RGB') clips every sample to 255. The resize gives 'L'.
+    I16,
 }
 
 impl PilMode {
     pub(super) fn channels(self) -> usize {
         match self {
             PilMode::L | PilMode::One => 1,
-            PilMode::La => 2,
+            PilMode::La | PilMode::I16 => 2,
             PilMode::Rgb | PilMode::P => 3,
             PilMode::Rgba | PilMode::Cmyk => 4,
         }

@@ -37,6 +37,9 @@ pub(super) fn resize_and_crop(mut r: Raster, mode: PilMode, stop: StopProbe) -> 
     let (w, h) = (u64::from(r.width), u64::from(r.height));
     let (rw, rh) = resized_size(w, h);
     let (left, top) = (crop_offset(rw), crop_offset(rh));
+    if mode == PilMode::I16 {
+        return Ok((resize_i16(&r, rw, rh, left, top, stop)?, false));
+    }
     if (rw, rh) == (w, h) {
         // PIL's resize() returns a copy when the size already matches (and
         // does not premultiply): just crop.
@@ -45,7 +48,7 @@ pub(super) fn resize_and_crop(mut r: Raster, mode: PilMode, stop: StopProbe) -> 
     match mode {
         PilMode::P | PilMode::One => Ok((resize_nearest(&r, rw, rh, left, top), false)),
         PilMode::La | PilMode::Rgba => Ok((resize_bicubic(&mut r, rw, rh, left, top, true, stop)?, true)),
-        PilMode::L | PilMode::Rgb | PilMode::Cmyk => {
+        PilMode::L | PilMode::Rgb | PilMode::Cmyk | PilMode::I16 => {
             Ok((resize_bicubic(&mut r, rw, rh, left, top, false, stop)?, false))
         }
     }
@@ -108,7 +111,9 @@ pub(super) struct Coeffs {
     ksize: usize,
 }
 
-pub(super) fn pil_coeffs(in_size: u64, out_size: u64, start: u64, count: usize) -> Coeffs {
+/// Pillow's precompute_coeffs for output positions [start, start + count): per position the first
+/// input index and the normalised double weights (`ksize` slots, the first `n` used).
+pub(super) fn pil_weights(in_size: u64, out_size: u64, start: u64, count: usize) -> (Vec<(usize, usize)>, Vec<f64>, usize) {
     // precompute_coeffs(inSize, in0 = 0.f, in1 = (float)inSize, outSize, BICUBIC)
     let scale = f64::from(in_size as f32 - 0.0f32) / out_size as f64;
     let filterscale = scale.max(1.0);
@@ -117,9 +122,8 @@ pub(super) fn pil_coeffs(in_size: u64, out_size: u64, start: u64, count: usize) 
     let ss = 1.0 / filterscale;
     let in_size_i = i64::try_from(in_size).unwrap_or(i64::MAX);
     let mut bounds = Vec::with_capacity(count);
-    let mut k = vec![0i32; count * ksize];
-    let mut w = vec![0f64; ksize];
-    for (i, kk) in k.chunks_exact_mut(ksize).enumerate() {
+    let mut k = vec![0f64; count * ksize];
+    for (i, w) in k.chunks_exact_mut(ksize).enumerate() {
         let xx = start + i as u64;
         let center = 0.0 + (xx as f64 + 0.5) * scale;
         let xmin = ((center - support + 0.5) as i64).max(0); // C (int) truncation
@@ -130,21 +134,89 @@ pub(super) fn pil_coeffs(in_size: u64, out_size: u64, start: u64, count: usize) 
             *wx = bicubic_filter(((x as i64 + xmin) as f64 - center + 0.5) * ss);
             ww += *wx;
         }
-        for (wx, q) in w[..n].iter_mut().zip(kk.iter_mut()) {
-            if ww != 0.0 {
+        if ww != 0.0 {
+            for wx in &mut w[..n] {
                 *wx /= ww;
             }
-            // normalize_coeffs_8bpc: round half away from zero via (int) cast
-            let scaled = *wx * f64::from(1u32 << PRECISION_BITS);
-            *q = if *wx < 0.0 {
-                (-0.5 + scaled) as i32
-            } else {
-                (0.5 + scaled) as i32
-            };
         }
         bounds.push((xmin as usize, n));
     }
+    (bounds, k, ksize)
+}
+
+pub(super) fn pil_coeffs(in_size: u64, out_size: u64, start: u64, count: usize) -> Coeffs {
+    let (bounds, w, ksize) = pil_weights(in_size, out_size, start, count);
+    // normalize_coeffs_8bpc: round half away from zero via (int) cast
+    let k = w
+        .iter()
+        .map(|&wx| {
+            let scaled = wx * f64::from(1u32 << PRECISION_BITS);
+            if wx < 0.0 { (-0.5 + scaled) as i32 } else { (0.5 + scaled) as i32 }
+        })
+        .collect();
     Coeffs { bounds, k, ksize }
+}
+
+/// Pillow's resize of an 'I;16' image, then convert('RGB'): each pass sums in doubles with the
+/// unquantised weights and stores ROUND_UP(sum) clamped to 0..65535 (what Resample.c's 16 bpc path
+/// gives; checked against Pillow 13 on random full-range images), and the conversion clips every
+/// sample to 255. Only the crop is computed. Returns 1-byte gray pixels ('L').
+pub(super) fn resize_i16(r: &Raster, rw: u64, rh: u64, left: u64, top: u64, stop: StopProbe) -> Result<Vec<u8>> {
+    let (w, h) = (u64::from(r.width), u64::from(r.height));
+    let wi = r.width as usize;
+    let px = |x: usize, y: usize| f64::from(u16::from_le_bytes([r.data[2 * (y * wi + x)], r.data[2 * (y * wi + x) + 1]]));
+    let round = |ss: f64| -> u16 {
+        let v = if ss >= 0.0 { ss + 0.5 } else { ss - 0.5 } as i64;
+        v.clamp(0, 65535) as u16
+    };
+    let vert = (rh != h).then(|| pil_weights(h, rh, top, IMAGE_SIZE));
+    let (y0, y1) = match &vert {
+        Some((b, ..)) => {
+            let first = b.first().map_or(0, |b| b.0);
+            let last = b.iter().map(|b| b.0 + b.1).max().unwrap_or(first);
+            (first, last.max(first))
+        }
+        None => (top as usize, top as usize + IMAGE_SIZE),
+    };
+    // Horizontal pass over the rows the vertical pass reads (or the column crop).
+    let mut tmp: Vec<u16> = Vec::new();
+    tmp.try_reserve_exact((y1 - y0) * IMAGE_SIZE)
+        .map_err(|_| PreprocessError::OutOfMemory(format!("cannot allocate {} samples", (y1 - y0) * IMAGE_SIZE)))?;
+    let horiz = (rw != w).then(|| pil_weights(w, rw, left, IMAGE_SIZE));
+    let rows_per_check = (STOP_CHECK_PIXELS / wi.max(1)).max(1);
+    for y in y0..y1 {
+        if (y - y0) % rows_per_check == 0 {
+            check_stop(stop)?;
+        }
+        for xx in 0..IMAGE_SIZE {
+            tmp.push(match &horiz {
+                Some((b, k, ksize)) => {
+                    let (xmin, n) = b[xx];
+                    let kk = &k[xx * ksize..xx * ksize + n];
+                    round(kk.iter().enumerate().fold(0.0, |ss, (i, &c)| ss + px(xmin + i, y) * c))
+                }
+                None => px(left as usize + xx, y) as u16,
+            });
+        }
+    }
+    check_stop(stop)?;
+    let mut out = reserve_bytes(PLANE)?;
+    for yy in 0..IMAGE_SIZE {
+        for xx in 0..IMAGE_SIZE {
+            let v = match &vert {
+                Some((b, k, ksize)) => {
+                    let (ymin, n) = b[yy];
+                    let kk = &k[yy * ksize..yy * ksize + n];
+                    round(kk.iter().enumerate().fold(0.0, |ss, (i, &c)| {
+                        ss + f64::from(tmp[(ymin + i - y0) * IMAGE_SIZE + xx]) * c
+                    }))
+                }
+                None => tmp[yy * IMAGE_SIZE + xx],
+            };
+            out.push(v.min(255) as u8);
+        }
+    }
+    Ok(out)
 }
 
 #[inline]

@@ -42,7 +42,8 @@ pub(super) fn write_tensor(px: &[u8], mode: PilMode, premultiplied: bool, out: &
     let ch = mode.channels();
     for (i, p) in px.chunks_exact(ch).enumerate().take(PLANE) {
         match mode {
-            PilMode::L | PilMode::One => put(i, p[0], p[0], p[0]),
+            // I16 only reaches here as L (resize_i16 converts); a 2-byte sample would not fit a level.
+            PilMode::L | PilMode::One | PilMode::I16 => put(i, p[0], p[0], p[0]),
             PilMode::La => {
                 let l = if premultiplied {
                     unpremultiply(p[0], p[1])

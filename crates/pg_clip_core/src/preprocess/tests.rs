@@ -225,14 +225,17 @@ fn decodes_small_jpeg_and_png() {
 }
 
 #[test]
-fn sixteen_bit_gray_png_uses_high_byte() {
-    // DEVIATION check: Pillow would clip I;16 -> 255 (white); we take v >> 8.
+fn sixteen_bit_gray_png_clips_like_pillow() {
+    // Pillow opens 16-bit gray as 'I;16', and convert('RGB') clips every sample to 255: 0x1234 is
+    // white, 0x0012 stays 18 (the parity corpus checks the resized case against Pillow).
     // PngEncoder takes native-endian u16 samples
-    let data: Vec<u8> = 0x1234u16.to_ne_bytes().repeat(224 * 224);
-    let png = png(224, 224, image::ExtendedColorType::L16, &data);
-    let t = preprocess(&png, &LIMITS).unwrap();
-    let want = (0x12 as f32 / 255.0 - MEAN[0] as f32) / STD[0] as f32;
-    assert_eq!(t[0], want);
+    for (sample, level) in [(0x1234u16, 255u8), (0x0012, 0x12)] {
+        let data: Vec<u8> = sample.to_ne_bytes().repeat(224 * 224);
+        let png = png(224, 224, image::ExtendedColorType::L16, &data);
+        let t = preprocess(&png, &LIMITS).unwrap();
+        let want = (f32::from(level) / 255.0 - MEAN[0] as f32) / STD[0] as f32;
+        assert_eq!(t[0], want, "{sample:#x}");
+    }
 }
 
 #[test]
@@ -350,6 +353,38 @@ fn error_unsupported_and_unrecognized() {
     }
     let msg = PreprocessError::UnsupportedFormat("TIFF".into()).to_string();
     assert!(msg.contains("TIFF") && msg.contains("JPEG"), "{msg}");
+}
+
+#[test]
+fn png_text_orientation_is_bounded_like_pillow() {
+    // A PNG chunk with a freshly computed CRC, spliced in after IHDR.
+    fn with_chunk(png: &[u8], kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
+        let mut c = (data.len() as u32).to_be_bytes().to_vec();
+        c.extend_from_slice(kind);
+        c.extend_from_slice(data);
+        let mut h = flate2::Crc::new();
+        h.update(&c[4..]);
+        c.extend_from_slice(&h.sum().to_be_bytes());
+        [&png[..33], &c[..], &png[33..]].concat()
+    }
+    let zlib = |d: &[u8]| {
+        use std::io::Write;
+        let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(d).unwrap();
+        e.finish().unwrap()
+    };
+    let base = rgb_png(30, 20);
+    // Pillow refuses a zTXt that inflates past its 1 MiB MAX_TEXT_CHUNK, and so does pg_clip: the bomb
+    // is never inflated further than that.
+    let bomb = [b"Raw profile type exif\0\0".as_slice(), &zlib(&vec![b'0'; 2 << 20])].concat();
+    let got = preprocess(&with_chunk(&base, b"zTXt", &bomb), &LIMITS);
+    assert!(matches!(&got, Err(PreprocessError::Corrupt(m)) if m.contains("inflates")), "{got:?}");
+    // A broken zlib stream is dropped (no orientation), as Pillow drops it.
+    let broken = [b"Raw profile type exif\0\0".as_slice(), b"not zlib"].concat();
+    assert_eq!(preprocess(&with_chunk(&base, b"zTXt", &broken), &LIMITS), preprocess(&base, &LIMITS));
+    // Non-hex text in a raw profile makes Pillow's bytes.fromhex fail inside exif_transpose: refused.
+    let not_hex = b"Raw profile type exif\0\nexif\n       8\nzz00zz00\n";
+    assert!(matches!(preprocess(&with_chunk(&base, b"tEXt", not_hex), &LIMITS), Err(PreprocessError::Corrupt(_))));
 }
 
 #[test]

@@ -37,13 +37,10 @@ pub(super) fn decode_webp(bytes: &[u8], limits: &Limits, stop: StopProbe) -> Res
     check_pixels(w, h, limits)?;
     dec.set_limits(decoder_limits(limits))
         .map_err(image_err("WebP"))?;
-    // The orientation comes from our own bounded view of the EXIF chunk, never from the decoder's
-    // metadata reader. Pillow's WebP plugin reads the same chunk (with or without the "Exif\0\0" prefix).
-    let orientation = chunks
-        .iter()
-        .find(|(id, _)| id == b"EXIF")
-        .and_then(|(_, data)| Orientation::from_exif_chunk(data.strip_prefix(b"Exif\0\0").unwrap_or(data)))
-        .unwrap_or(Orientation::NoTransforms);
+    // The orientation comes from our own bounded view of the chunks, never from the decoder's metadata
+    // reader. Pillow's WebP plugin takes the first EXIF and XMP chunks (libwebp's demuxer).
+    let chunk = |want: &[u8; 4]| chunks.iter().find(|(id, _)| id == want).map(|(_, data)| *data);
+    let orientation = pillow_orientation(chunk(b"EXIF"), chunk(b"XMP "));
     let ct = dec.color_type();
     let mut data = alloc_bytes(dec.total_bytes())?;
     dec.read_image(&mut data).map_err(image_err("WebP"))?;
