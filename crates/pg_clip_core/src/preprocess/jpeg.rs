@@ -177,6 +177,10 @@ pub(super) fn jpeg_metadata(b: &[u8]) -> Result<JpegMeta<'_>> {
                     // Pillow reads the 16-bit version after "Adobe" and fails on fewer than 7 bytes,
                     // as zune-jpeg does: those stay and are refused.
                     0xEE if payload.starts_with(b"Adobe") && (7..12).contains(&payload.len()) => {
+                        // One entry per 9+ input bytes: bounded by the input, but still asked for.
+                        meta.short_adobe.try_reserve(1).map_err(|_| {
+                            PreprocessError::OutOfMemory("cannot record another Adobe segment".into())
+                        })?;
                         meta.short_adobe.push(pos - 1)
                     }
                     _ => {}

@@ -200,24 +200,20 @@ fn inflate_text(z: &[u8]) -> Result<Option<Vec<u8>>> {
 /// `bytes.fromhex` reads it (whitespace between byte pairs allowed; anything else fails there, and
 /// so Pillow refuses the file).
 fn raw_profile_bytes(text: &[u8]) -> Result<Vec<u8>> {
-    let mut lines = text.split(|&c| c == b'\n');
-    for _ in 0..3 {
-        lines.next();
-    }
-    let hex: Vec<u8> = lines.flatten().copied().collect();
-    let mut out = reserve_bytes(hex.len() / 2)?;
+    // Pillow joins the lines after the third, so a newline vanishes (even inside a byte pair) while
+    // other whitespace may only stand between pairs. Read in place: no copy of the joined text.
+    let start = text.iter().enumerate().filter(|&(_, &c)| c == b'\n').nth(2).map_or(text.len(), |(i, _)| i + 1);
+    let mut hex = text[start..].iter().copied().filter(|&c| c != b'\n');
+    let mut out = reserve_bytes((text.len() - start) / 2)?;
     let val = |c: u8| (c as char).to_digit(16).map(|v| v as u8);
-    let mut i = 0;
-    while i < hex.len() {
-        if hex[i].is_ascii_whitespace() {
-            i += 1;
+    while let Some(c) = hex.next() {
+        if c.is_ascii_whitespace() {
             continue;
         }
-        match (val(hex[i]), hex.get(i + 1).and_then(|&c| val(c))) {
+        match (val(c), hex.next().and_then(val)) {
             (Some(h), Some(l)) => out.push(h << 4 | l),
             _ => return Err(PreprocessError::Corrupt("PNG: the raw EXIF profile is not hexadecimal".into())),
         }
-        i += 2;
     }
     Ok(out)
 }
