@@ -5,7 +5,7 @@
 # cargo-fuzz --locked`). libFuzzer runs with -malloc_limit_mb=512 (one allocation over 512 MiB is a
 # finding: the decode limits used by the targets never need one) and -rss_limit_mb=2048.
 # The corpus grows in /var/tmp/pg_clip-fuzz/<target> (seeded from fuzz/regressions and, for decoding,
-# from tests/images); every crash, leak, timeout or out-of-memory input is copied to
+# from tests/images and tests/parity/corpus); every crash, leak, timeout or out-of-memory input is copied to
 # fuzz/regressions/<target>/, which `cargo test -p pg_clip_core` replays on stable (commit them).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -30,7 +30,10 @@ for t in "${targets[@]}"; do
   mkdir -p "$corpus" "$arts"
   cp -n "$here/regressions/$t/"* "$corpus/" 2>/dev/null || true
   if [[ $t == decode_preprocess ]]; then
-    find "$root/tests/images" -type f -size -64k ! -name '*.json' ! -name '*.md' -exec cp -n {} "$corpus/" \;
+    # The sample images, and the parity corpus: one small file per decoder feature (BMP RLE/OS2, PNG text
+    # profiles, EXIF variants, ...), so mutation starts inside every code path rather than finding it.
+    find "$root/tests/images" "$root/tests/parity/corpus" -type f -size -64k ! -name '*.json' ! -name '*.md' \
+      -exec cp -n {} "$corpus/" \;
   fi
   before=$(ls "$arts" | wc -l)
   log="$work/$t.log"
