@@ -232,6 +232,7 @@ DECLARE
     v_type text;
     v_ok   boolean;
     v_kind text;
+    v_dist name;
 BEGIN
     PERFORM clip_check_table(tbl, coalesce(purpose, 'used by pg_clip'));
 
@@ -260,14 +261,29 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
+    -- On a Citus distributed table (or a shard of one) a unique index must include the distribution column,
+    -- so there the key may be unique together with it: (distribution column, key) in either order. Such a key
+    -- still names one row per tenant; the backfill writes a claimed row back by key and ctid
+    -- (docs/scale-out.md), and the search filters by tenant.
+    v_dist := clip_citus_distribution_column(tbl);
     IF NOT EXISTS (
         SELECT 1 FROM pg_catalog.pg_index i
           JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
          WHERE i.indrelid = tbl AND i.indisunique AND i.indisvalid AND i.indnkeyatts = 1
-           AND i.indpred IS NULL AND i.indexprs IS NULL AND a.attname = key_column) THEN
+           AND i.indpred IS NULL AND i.indexprs IS NULL AND a.attname = key_column)
+       AND NOT (v_dist IS NOT NULL AND v_dist <> key_column AND EXISTS (
+        SELECT 1 FROM pg_catalog.pg_index i
+         WHERE i.indrelid = tbl AND i.indisunique AND i.indisvalid AND i.indnkeyatts = 2
+           AND i.indpred IS NULL AND i.indexprs IS NULL
+           AND (SELECT pg_catalog.array_agg(a.attname::text ORDER BY a.attname)
+                  FROM pg_catalog.pg_attribute a
+                 WHERE a.attrelid = tbl AND a.attnum IN (i.indkey[0], i.indkey[1]))
+               = (SELECT pg_catalog.array_agg(x ORDER BY x) FROM pg_catalog.unnest(ARRAY[key_column::text, v_dist::text]) x))) THEN
         RAISE EXCEPTION 'key column "%" of % is not unique', key_column, tbl
             USING ERRCODE = 'invalid_column_reference',
-                  HINT = 'The key must have a primary key or a unique index of its own (one column, no predicate).';
+                  HINT = CASE WHEN v_dist IS NULL
+                              THEN 'The key must have a primary key or a unique index of its own (one column, no predicate).'
+                              ELSE format('On a distributed table: a primary key or unique index on (%I, %I).', v_dist, key_column) END;
     END IF;
     IF NOT (SELECT a.attnotnull FROM pg_catalog.pg_attribute a
              WHERE a.attrelid = tbl AND a.attname = key_column AND NOT a.attisdropped) THEN
@@ -546,8 +562,12 @@ BEGIN
         -- live out of line; inline, exact scans and the heap checks of filtered index scans avoid a TOAST
         -- fetch per row, and the planner's costs (which ignore TOAST) match reality. Applies to rows written
         -- from now on; it does not rewrite anything.
-        v_add := v_add || format('ADD COLUMN IF NOT EXISTS %I vector(512)', c_emb)
-                       || format('ALTER COLUMN %I SET STORAGE PLAIN', c_emb);
+        -- Citus refuses SET STORAGE on a distributed table, and the shards cannot be altered from here (this
+        -- transaction holds their locks): docs/scale-out.md gives the two commands to run after adoption.
+        v_add := v_add || format('ADD COLUMN IF NOT EXISTS %I vector(512)', c_emb);
+        IF NOT clip_citus_is_distributed(v_tbl) THEN
+            v_add := v_add || format('ALTER COLUMN %I SET STORAGE PLAIN', c_emb);
+        END IF;
         v_added := v_added || c_emb::text;
     END IF;
     IF clip_column_type(v_tbl, c_meta) IS NULL THEN
