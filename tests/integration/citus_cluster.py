@@ -19,7 +19,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pgcluster import PG_BIN, Cluster  # noqa: E402
+from pgcluster import PG_BIN, Cluster, as_postgres  # noqa: E402
 
 BASE = os.environ.get("PG_CLIP_CITUS_DIR", "/var/tmp/pg_clip-citus")
 PORT = int(os.environ.get("PG_CLIP_CITUS_PORT", "55432"))   # coordinator; workers PORT+1, PORT+2, ...
@@ -79,6 +79,15 @@ class CitusCluster:
         if db != "postgres":
             node.sql(f"CREATE DATABASE {db}")
         node.sql("CREATE EXTENSION IF NOT EXISTS citus; CREATE EXTENSION IF NOT EXISTS pg_clip CASCADE", db=db)
+
+    @staticmethod
+    def stop_node(node):
+        """Stops one node, keeping its data (a node that goes down and comes back)."""
+        as_postgres([f"{PG_BIN}/pg_ctl", "-D", node.data, "-m", "immediate", "-w", "stop"])
+
+    @staticmethod
+    def restart_node(node):
+        as_postgres([f"{PG_BIN}/pg_ctl", "-D", node.data, "-l", os.path.join(node.base, "log"), "-w", "start"])
 
     def stop(self, quiet=True):
         for node in self.nodes:
