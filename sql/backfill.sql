@@ -813,6 +813,7 @@ BEGIN
         IF v_out_emb[v_i] IS NOT NULL AND NOT v_keys[v_i] = ANY (v_written) THEN
             v_f_keys := v_f_keys || v_keys[v_i];
             v_f_fps := v_f_fps || v_fps[v_i];
+            v_f_tids := v_f_tids || v_tids[v_i];
             v_f_meta := v_f_meta || clip_backfill_failed_meta(v_prev[v_i], v_had[v_i],
                 clip_backfill_failure(s.name, 'write', '02000',
                     'the UPDATE of the row did not take effect (a trigger returned NULL, a row-level security policy hid the row, or the source changed)',

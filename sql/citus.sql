@@ -237,6 +237,81 @@ BEGIN
 END
 $fn$;
 
+-- Whether relation `shard` is a shard, on this node, of the distributed table tbl (for
+-- clip_tenant_rls_exempt_distributed: the maintenance setting names the shard a batch runs on).
+CREATE FUNCTION clip_citus_is_shard_of(shard oid, tbl regclass) RETURNS boolean
+LANGUAGE plpgsql STABLE SECURITY INVOKER
+AS $fn$
+DECLARE
+    v boolean;
+BEGIN
+    IF shard IS NULL OR tbl IS NULL OR pg_catalog.to_regclass('pg_catalog.pg_dist_shard') IS NULL THEN
+        RETURN false;
+    END IF;
+    EXECUTE 'SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_dist_shard s
+                              ON s.shardid = pg_catalog.substring(c.relname::text, ''_([0-9]+)$'')::bigint
+                           WHERE c.oid = $1 AND s.logicalrelid = $2
+                             AND pg_catalog.to_regclass(pg_catalog.shard_name(s.logicalrelid, s.shardid, false)) = $1)'
+       INTO v USING shard, tbl;
+    RETURN v;
+END
+$fn$;
+
+-- ---------------------------------------------------------------------------------------------------------
+-- Tenant mappings on the workers. The tenant policy of a distributed table is evaluated on the node that
+-- holds the shard, against that node's clip_tenant_roles, so every worker needs the coordinator's mappings
+-- of the table. clip_map_tenant_role / clip_unmap_tenant_role call this after each change; run it by hand
+-- after a worker was down during a change, or after adding a node. It replaces each worker's mappings of
+-- the table with the coordinator's current ones (including this transaction's: the workers apply them in
+-- their own transactions, at once). Returns the number of workers brought in step; a worker that cannot be
+-- reached gets a WARNING and keeps what it had.
+CREATE FUNCTION clip_citus_sync_tenant_roles(scene_table regclass) RETURNS integer
+LANGUAGE plpgsql VOLATILE SECURITY INVOKER
+AS $fn$
+DECLARE
+    v_nsp  text := (SELECT n.nspname FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
+                     WHERE e.extname = 'pg_clip');
+    v_rows jsonb;
+    v_ok   integer := 0;
+    r      record;
+BEGIN
+    IF NOT clip_citus_is_distributed(scene_table) THEN
+        RAISE EXCEPTION '% is not a Citus distributed table', scene_table USING ERRCODE = 'wrong_object_type';
+    END IF;
+    SELECT coalesce(jsonb_agg(jsonb_build_object('role_name', t.role_name, 'tenant_id', t.tenant_id)), '[]')
+      INTO v_rows FROM clip_tenant_roles t WHERE t.scene_table = clip_citus_sync_tenant_roles.scene_table;
+    FOR r IN SELECT * FROM pg_catalog.run_command_on_workers(
+                 format('SELECT %I.clip_citus_apply_tenant_roles(%L, %L::pg_catalog.jsonb)', v_nsp, scene_table::text, v_rows::text)) LOOP
+        IF r.success THEN
+            v_ok := v_ok + 1;
+        ELSE
+            RAISE WARNING 'tenant mappings of % not copied to worker %:%: %', scene_table, r.nodename, r.nodeport, r.result;
+        END IF;
+    END LOOP;
+    RETURN v_ok;
+END
+$fn$;
+
+-- On a worker: replaces this node's tenant mappings of the distributed table (named as on the coordinator,
+-- which is its name here too) with the given ones. Needs DML on clip_tenant_roles, as on the coordinator.
+CREATE FUNCTION clip_citus_apply_tenant_roles(scene_table text, mappings jsonb) RETURNS integer
+LANGUAGE plpgsql VOLATILE SECURITY INVOKER
+AS $fn$
+DECLARE
+    v_tbl regclass := pg_catalog.to_regclass(scene_table);
+    v_n   integer;
+BEGIN
+    IF v_tbl IS NULL OR NOT clip_citus_is_distributed(v_tbl) THEN
+        RAISE EXCEPTION '% is not a Citus distributed table on this node', scene_table USING ERRCODE = 'wrong_object_type';
+    END IF;
+    DELETE FROM clip_tenant_roles t WHERE t.scene_table = v_tbl;
+    INSERT INTO clip_tenant_roles (scene_table, role_name, tenant_id)
+    SELECT v_tbl, m->>'role_name', m->>'tenant_id' FROM jsonb_array_elements(mappings) m;
+    GET DIAGNOSTICS v_n = ROW_COUNT;
+    RETURN v_n;
+END
+$fn$;
+
 COMMENT ON FUNCTION clip_citus_distribution_column(regclass) IS
     'Internal: the distribution column of a Citus hash-distributed table or of a shard of one on this node; NULL otherwise (and without Citus).';
 COMMENT ON FUNCTION clip_citus_is_distributed(regclass) IS
@@ -245,3 +320,9 @@ COMMENT ON FUNCTION clip_citus_shard_call(regclass, text, jsonb) IS
     'Internal, run on a Citus worker by the coordinator: one shard''s backfill batch or status counts, as the shard''s owner (see docs/scale-out.md).';
 COMMENT ON FUNCTION clip_backfill_dispatch(oid, oid, jsonb) IS
     'Internal: runs a backfill batch or status as the table''s owner, on every shard''s node in parallel for a Citus distributed table, and adds up the results.';
+COMMENT ON FUNCTION clip_citus_is_shard_of(oid, regclass) IS
+    'Internal: true when the relation is a shard, on this node, of the given Citus distributed table.';
+COMMENT ON FUNCTION clip_citus_sync_tenant_roles(regclass) IS
+    'Copies the coordinator''s tenant mappings of a Citus distributed table to every worker (whose nodes evaluate its tenant policy); returns the workers updated.';
+COMMENT ON FUNCTION clip_citus_apply_tenant_roles(text, jsonb) IS
+    'Internal, run on a Citus worker by clip_citus_sync_tenant_roles: replaces this node''s tenant mappings of the table.';

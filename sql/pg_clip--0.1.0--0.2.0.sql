@@ -205,6 +205,29 @@ AS $fn$
            AND clip_owns_table(tbl)
 $fn$;
 
+-- The tenant policy of a Citus distributed table (clip_enable_tenant_rls) calls these two instead of
+-- subqueries: Citus refuses policies with subqueries on distributed tables, and sends the policy to every
+-- shard, where each node evaluates them against its own clip_tenant_roles (kept in step with the
+-- coordinator's by clip_citus_sync_tenant_roles) and its own maintenance setting. Users' policies depend on
+-- them: they are never dropped by an upgrade.
+CREATE FUNCTION clip_current_tenant_ids(tbl regclass) RETURNS text[]
+LANGUAGE sql STABLE PARALLEL SAFE SECURITY INVOKER
+AS $fn$
+    SELECT coalesce(pg_catalog.array_agg(ct.tenant_id), '{}') FROM clip_current_tenants ct WHERE ct.scene_table = tbl
+$fn$;
+
+-- clip_tenant_rls_exempt for a distributed table: pg_clip's maintenance runs on a worker with the shard as
+-- its table, while the policy names the distributed table.
+CREATE FUNCTION clip_tenant_rls_exempt_distributed(tbl regclass) RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE SECURITY INVOKER
+AS $fn$
+    SELECT coalesce(nullif(pg_catalog.current_setting('pg_clip.maintenance_table', true), '') IS NOT NULL
+                    AND clip_owns_table(tbl)
+                    AND (pg_catalog.current_setting('pg_clip.maintenance_table', true) = (tbl::oid)::text
+                         OR clip_citus_is_shard_of(pg_catalog.current_setting('pg_clip.maintenance_table', true)::oid, tbl)),
+                    false)
+$fn$;
+
 -- ======== the code part of sql/scene_schema.sql ========
 -- ---------------------------------------------------------------------------------------------------------
 -- The one check of the relation pg_clip adopts, registers or acts on: it exists, is an ordinary permanent
@@ -863,6 +886,10 @@ BEGIN
     INSERT INTO clip_tenant_roles (scene_table, role_name, tenant_id)
     VALUES (v_cfg.scene_table, v_role, v_ten)
     ON CONFLICT DO NOTHING;
+    IF FOUND AND clip_citus_is_distributed(v_cfg.scene_table) THEN
+        PERFORM clip_citus_sync_tenant_roles(v_cfg.scene_table);
+        RETURN true;
+    END IF;
     RETURN FOUND;
 END
 $fn$;
@@ -903,6 +930,9 @@ BEGIN
      WHERE t.scene_table = v_cfg.scene_table AND t.role_name = clip_unmap_tenant_role.role_name
        AND (clip_unmap_tenant_role.tenant_id IS NULL OR t.tenant_id = ANY (v_match));
     GET DIAGNOSTICS v_n = ROW_COUNT;
+    IF v_n > 0 AND clip_citus_is_distributed(v_cfg.scene_table) THEN
+        PERFORM clip_citus_sync_tenant_roles(v_cfg.scene_table);
+    END IF;
     RETURN v_n;
 END
 $fn$;
@@ -953,6 +983,12 @@ BEGIN
     v_expr := format('%I = ANY (ARRAY(SELECT ct.tenant_id::%s FROM clip_current_tenants ct WHERE ct.scene_table = %L::regclass))'
                      ' OR (SELECT clip_tenant_rls_exempt(%L::regclass))',
                      v_tenant, v_type, (tbl)::oid, (tbl)::oid);
+    IF clip_citus_is_distributed(tbl) THEN
+        -- Citus refuses subqueries in a distributed table's policies: function calls instead, evaluated on
+        -- each node (per row where no index condition takes the tenant array; docs/scale-out.md).
+        v_expr := format('%I = ANY (clip_current_tenant_ids(%L::regclass)::%s[]) OR clip_tenant_rls_exempt_distributed(%L::regclass)',
+                         v_tenant, (tbl)::oid, v_type, (tbl)::oid);
+    END IF;
     IF EXISTS (SELECT 1 FROM pg_catalog.pg_policy p WHERE p.polrelid = tbl AND p.polname = 'clip_tenant_isolation') THEN
         EXECUTE format('DROP POLICY clip_tenant_isolation ON %s', tbl);
     END IF;
@@ -1013,6 +1049,10 @@ COMMENT ON VIEW clip_current_tenants IS
     'pg_clip: the rows of clip_tenant_roles that apply to the current role (its own and those of roles it is a member of); read by the tenant policy.';
 COMMENT ON FUNCTION clip_tenant_rls_exempt(regclass) IS
     'Part of the clip_tenant_isolation policy: true only inside pg_clip''s own maintenance of this table running as its owner (backfill, status).';
+COMMENT ON FUNCTION clip_current_tenant_ids(regclass) IS
+    'Part of the clip_tenant_isolation policy of a Citus distributed table: the tenant ids mapped to the current role on this node.';
+COMMENT ON FUNCTION clip_tenant_rls_exempt_distributed(regclass) IS
+    'Part of the clip_tenant_isolation policy of a Citus distributed table: clip_tenant_rls_exempt, also true inside pg_clip''s maintenance of one of its shards.';
 COMMENT ON FUNCTION clip_check_table(regclass, text) IS
     'Raises unless the relation is a permanent ordinary table outside partitioning and inheritance (42P01, 42809, 0A000).';
 COMMENT ON FUNCTION clip_registry_orphan(regclass) IS
@@ -1906,6 +1946,7 @@ BEGIN
         IF v_out_emb[v_i] IS NOT NULL AND NOT v_keys[v_i] = ANY (v_written) THEN
             v_f_keys := v_f_keys || v_keys[v_i];
             v_f_fps := v_f_fps || v_fps[v_i];
+            v_f_tids := v_f_tids || v_tids[v_i];
             v_f_meta := v_f_meta || clip_backfill_failed_meta(v_prev[v_i], v_had[v_i],
                 clip_backfill_failure(s.name, 'write', '02000',
                     'the UPDATE of the row did not take effect (a trigger returned NULL, a row-level security policy hid the row, or the source changed)',
@@ -2559,6 +2600,81 @@ BEGIN
 END
 $fn$;
 
+-- Whether relation `shard` is a shard, on this node, of the distributed table tbl (for
+-- clip_tenant_rls_exempt_distributed: the maintenance setting names the shard a batch runs on).
+CREATE FUNCTION clip_citus_is_shard_of(shard oid, tbl regclass) RETURNS boolean
+LANGUAGE plpgsql STABLE SECURITY INVOKER
+AS $fn$
+DECLARE
+    v boolean;
+BEGIN
+    IF shard IS NULL OR tbl IS NULL OR pg_catalog.to_regclass('pg_catalog.pg_dist_shard') IS NULL THEN
+        RETURN false;
+    END IF;
+    EXECUTE 'SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_dist_shard s
+                              ON s.shardid = pg_catalog.substring(c.relname::text, ''_([0-9]+)$'')::bigint
+                           WHERE c.oid = $1 AND s.logicalrelid = $2
+                             AND pg_catalog.to_regclass(pg_catalog.shard_name(s.logicalrelid, s.shardid, false)) = $1)'
+       INTO v USING shard, tbl;
+    RETURN v;
+END
+$fn$;
+
+-- ---------------------------------------------------------------------------------------------------------
+-- Tenant mappings on the workers. The tenant policy of a distributed table is evaluated on the node that
+-- holds the shard, against that node's clip_tenant_roles, so every worker needs the coordinator's mappings
+-- of the table. clip_map_tenant_role / clip_unmap_tenant_role call this after each change; run it by hand
+-- after a worker was down during a change, or after adding a node. It replaces each worker's mappings of
+-- the table with the coordinator's current ones (including this transaction's: the workers apply them in
+-- their own transactions, at once). Returns the number of workers brought in step; a worker that cannot be
+-- reached gets a WARNING and keeps what it had.
+CREATE FUNCTION clip_citus_sync_tenant_roles(scene_table regclass) RETURNS integer
+LANGUAGE plpgsql VOLATILE SECURITY INVOKER
+AS $fn$
+DECLARE
+    v_nsp  text := (SELECT n.nspname FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
+                     WHERE e.extname = 'pg_clip');
+    v_rows jsonb;
+    v_ok   integer := 0;
+    r      record;
+BEGIN
+    IF NOT clip_citus_is_distributed(scene_table) THEN
+        RAISE EXCEPTION '% is not a Citus distributed table', scene_table USING ERRCODE = 'wrong_object_type';
+    END IF;
+    SELECT coalesce(jsonb_agg(jsonb_build_object('role_name', t.role_name, 'tenant_id', t.tenant_id)), '[]')
+      INTO v_rows FROM clip_tenant_roles t WHERE t.scene_table = clip_citus_sync_tenant_roles.scene_table;
+    FOR r IN SELECT * FROM pg_catalog.run_command_on_workers(
+                 format('SELECT %I.clip_citus_apply_tenant_roles(%L, %L::pg_catalog.jsonb)', v_nsp, scene_table::text, v_rows::text)) LOOP
+        IF r.success THEN
+            v_ok := v_ok + 1;
+        ELSE
+            RAISE WARNING 'tenant mappings of % not copied to worker %:%: %', scene_table, r.nodename, r.nodeport, r.result;
+        END IF;
+    END LOOP;
+    RETURN v_ok;
+END
+$fn$;
+
+-- On a worker: replaces this node's tenant mappings of the distributed table (named as on the coordinator,
+-- which is its name here too) with the given ones. Needs DML on clip_tenant_roles, as on the coordinator.
+CREATE FUNCTION clip_citus_apply_tenant_roles(scene_table text, mappings jsonb) RETURNS integer
+LANGUAGE plpgsql VOLATILE SECURITY INVOKER
+AS $fn$
+DECLARE
+    v_tbl regclass := pg_catalog.to_regclass(scene_table);
+    v_n   integer;
+BEGIN
+    IF v_tbl IS NULL OR NOT clip_citus_is_distributed(v_tbl) THEN
+        RAISE EXCEPTION '% is not a Citus distributed table on this node', scene_table USING ERRCODE = 'wrong_object_type';
+    END IF;
+    DELETE FROM clip_tenant_roles t WHERE t.scene_table = v_tbl;
+    INSERT INTO clip_tenant_roles (scene_table, role_name, tenant_id)
+    SELECT v_tbl, m->>'role_name', m->>'tenant_id' FROM jsonb_array_elements(mappings) m;
+    GET DIAGNOSTICS v_n = ROW_COUNT;
+    RETURN v_n;
+END
+$fn$;
+
 COMMENT ON FUNCTION clip_citus_distribution_column(regclass) IS
     'Internal: the distribution column of a Citus hash-distributed table or of a shard of one on this node; NULL otherwise (and without Citus).';
 COMMENT ON FUNCTION clip_citus_is_distributed(regclass) IS
@@ -2567,6 +2683,12 @@ COMMENT ON FUNCTION clip_citus_shard_call(regclass, text, jsonb) IS
     'Internal, run on a Citus worker by the coordinator: one shard''s backfill batch or status counts, as the shard''s owner (see docs/scale-out.md).';
 COMMENT ON FUNCTION clip_backfill_dispatch(oid, oid, jsonb) IS
     'Internal: runs a backfill batch or status as the table''s owner, on every shard''s node in parallel for a Citus distributed table, and adds up the results.';
+COMMENT ON FUNCTION clip_citus_is_shard_of(oid, regclass) IS
+    'Internal: true when the relation is a shard, on this node, of the given Citus distributed table.';
+COMMENT ON FUNCTION clip_citus_sync_tenant_roles(regclass) IS
+    'Copies the coordinator''s tenant mappings of a Citus distributed table to every worker (whose nodes evaluate its tenant policy); returns the workers updated.';
+COMMENT ON FUNCTION clip_citus_apply_tenant_roles(text, jsonb) IS
+    'Internal, run on a Citus worker by clip_citus_sync_tenant_roles: replaces this node''s tenant mappings of the table.';
 
 -- ======== the code part of sql/finalize.sql ========
 -- Runs last in pg_clip's install script (and last in every upgrade script). Pins the search_path of every SQL-level pg_clip function (plpgsql and
