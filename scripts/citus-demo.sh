@@ -43,6 +43,13 @@ SELECT clip_adopt_scene_table('video_scenes', id_column => 'id', tenant_column =
 SELECT nodeport, count(*) AS hnsw_indexes FROM run_command_on_shards('video_scenes',
     \$\$SELECT count(*) FROM pg_indexes WHERE tablename = '%s' AND indexdef LIKE '%%hnsw%%'\$\$) r
     JOIN citus_shards s USING (shardid) WHERE r.result = '1' GROUP BY 1 ORDER BY 1;
+-- Inline vector storage: Citus refuses SET STORAGE on the distributed table, so the coordinator's table
+-- (which new shards copy) and the existing shards are changed separately.
+SET citus.enable_ddl_propagation = off;
+ALTER TABLE video_scenes ALTER COLUMN embedding_visual_clip SET STORAGE PLAIN;
+RESET citus.enable_ddl_propagation;
+SELECT count(*) AS shards_set_plain FROM run_command_on_shards('video_scenes',
+    \$\$ALTER TABLE %s ALTER COLUMN embedding_visual_clip SET STORAGE PLAIN\$\$) WHERE success;
 SELECT clip_register_source('scenes', 'video_scenes', NULL, 'thumbnail');
 
 \echo == backfill from the coordinator: every shard on its own node, in parallel
@@ -50,15 +57,25 @@ SELECT processed, succeeded, failed FROM clip_backfill(source => 'scenes', batch
 CALL clip_backfill_run(batch => 50, source => 'scenes');
 SELECT source, total_rows, embedded, pending, coverage_pct FROM clip_backfill_status('scenes');
 
-\echo == the same, driven by pg_cron on the coordinator every 5 seconds
-SELECT cron.schedule('clip-backfill', '5 seconds', \$\$CALL clip_backfill_run(batch => 50, source => 'scenes')\$\$);
+\echo == the same, driven by pg_cron on the coordinator (every minute; this waits for the first run)
+SELECT cron.schedule('clip-backfill', '* * * * *', \$\$CALL clip_backfill_run(batch => 50, source => 'scenes')\$\$);
 INSERT INTO video_scenes (id, user_id, video_id, thumbnail)
     SELECT i, 1 + i % 4, i / 10, (SELECT b FROM img WHERE n = 1 + i % 6) FROM generate_series(201, 240) i;
-SELECT pg_sleep(12);
+DO \$\$
+BEGIN
+    FOR i IN 1 .. 90 LOOP
+        EXIT WHEN EXISTS (SELECT 1 FROM cron.job_run_details WHERE status IN ('succeeded', 'failed'));
+        PERFORM pg_sleep(1);
+    END LOOP;
+END
+\$\$;
+SELECT status, return_message FROM cron.job_run_details ORDER BY runid DESC LIMIT 1;
 SELECT source, total_rows, embedded, pending FROM clip_backfill_status('scenes');
 SELECT cron.unschedule('clip-backfill');
 
-\echo == a tenant's search is a router query to its shard
+\echo == search for one tenant: a router query to the shard of that tenant
+SELECT scene_id, round(similarity::numeric, 4) AS similarity
+  FROM clip_search_scenes_by_text('a cat', tenant => '2', match_count => 5, scene_table => 'video_scenes');
 SELECT scene_id, round(similarity::numeric, 4) AS similarity
   FROM clip_search_similar_scenes('7', tenant => '4', match_count => 5, scene_table => 'video_scenes');
 EXPLAIN (COSTS OFF) SELECT id FROM video_scenes WHERE user_id = 4 AND embedding_visual_clip IS NOT NULL
