@@ -38,6 +38,9 @@ NODE_CONF = (
 )
 COORDINATOR_CONF = "shared_preload_libraries = 'citus,pg_cron'\ncron.database_name = 'postgres'\n"
 WORKER_CONF = "shared_preload_libraries = 'citus'\n"
+# PG_CLIP_CITUS_PRELOAD=1: the workers load the models in the postmaster. run_command_on_shards opens a new
+# connection per shard on every call, so without it every shard batch starts a backend that loads the model.
+PRELOAD_CONF = "shared_preload_libraries = 'citus,pg_clip'\nclip.preload = on\n"
 
 
 def citus_installed():
@@ -49,9 +52,12 @@ def citus_installed():
 
 
 class CitusCluster:
-    def __init__(self, workers=WORKERS, base=BASE, port=PORT):
+    def __init__(self, workers=WORKERS, base=BASE, port=PORT, preload=None):
+        if preload is None:
+            preload = os.environ.get("PG_CLIP_CITUS_PRELOAD") == "1"
+        worker_conf = PRELOAD_CONF if preload else WORKER_CONF
         self.coordinator = Cluster(NODE_CONF + COORDINATOR_CONF, base=os.path.join(base, "coordinator"), port=port)
-        self.workers = [Cluster(NODE_CONF + WORKER_CONF, base=os.path.join(base, f"worker{i + 1}"), port=port + 1 + i)
+        self.workers = [Cluster(NODE_CONF + worker_conf, base=os.path.join(base, f"worker{i + 1}"), port=port + 1 + i)
                         for i in range(workers)]
         self.base = base
 
