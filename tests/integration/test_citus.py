@@ -168,6 +168,18 @@ class DistributedBackfill(CitusTest):
     def test_run_log_on_the_coordinator(self):
         self.assertEqual(value("SELECT sum(processed) FROM clip_backfill_runs WHERE source = 'scenes'"), str(self.N))
 
+    def test_only_the_call_travels(self):
+        # What the coordinator sends for a backfill: one clip_citus_shard_call per shard, nothing else (the
+        # images are read on the workers; the answers are JSON counts).
+        _, out, log = sql("SET citus.log_remote_commands = on; SET client_min_messages = log; "
+                          "SELECT processed FROM clip_backfill(source => 'scenes', dry_run => true)")
+        # Each new connection first gets Citus's own SET application_name.
+        sent = [line for line in log.splitlines() if line.startswith("NOTICE:  issuing")
+                and not line.startswith("NOTICE:  issuing SET application_name TO 'citus_run_command")]
+        self.assertEqual(len(sent), 4, log)
+        self.assertTrue(all("clip_citus_shard_call($clip_shard$" in line for line in sent), sent)
+        self.assertEqual(out, "0")
+
     def test_model_mismatch_on_a_worker_is_refused(self):
         # The coordinator's model is another one in this session: every shard refuses, nothing is claimed.
         rc, _, err = sql("SET clip.image_model = 'pg_clip/clip-tiny-text.onnx'; "
