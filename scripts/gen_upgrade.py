@@ -16,7 +16,7 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The order in which src/api.rs's extension_sql_file! entries place the files in the install script.
-SOURCES = ["scene_schema.sql", "search.sql", "backfill.sql", "finalize.sql"]
+SOURCES = ["scene_schema.sql", "search.sql", "backfill.sql", "citus.sql", "finalize.sql"]
 MARKER = "-- @@ code\n"
 
 

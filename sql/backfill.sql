@@ -486,6 +486,7 @@ DECLARE
     v_imgs       bytea[] := '{}';
     v_urls       text[] := '{}';
     v_fps        text[] := '{}';    -- the source fingerprint at claim time
+    v_tids       tid[] := '{}';     -- where each claimed row is: locked by the claim, so it cannot move
     v_extra      jsonb[] := '{}';   -- per-row additions to the success metadata (frames, fetch time, sha256)
     v_body       bytea;
     v_etag       text;              -- a fetched URL's ETag and Last-Modified (NULL when absent)
@@ -513,9 +514,11 @@ DECLARE
     v_w_emb      vector[];
     v_w_meta     jsonb[];
     v_w_fps      text[];
+    v_w_tids     tid[];
     v_f_keys     text[];
     v_f_meta     jsonb[];
     v_f_fps      text[];
+    v_f_tids     tid[];
     processed    bigint := 0;
     succeeded    bigint := 0;
     failed       bigint := 0;
@@ -608,7 +611,9 @@ BEGIN
 
     -- Claim. Each branch locks only the rows it returns; the outer LIMIT stops the stale branch from running
     -- when the missing one filled the batch. Rows another session holds are skipped, never waited for.
-    v_cols := format('%I::text AS k, %s AS img, %s AS url, %s AS meta, (%s IS NOT NULL) AS had, %s AS fp',
+    -- The row's ctid too: writes find the claimed row by key AND ctid, so a key that is unique only with the
+    -- distribution column (a Citus shard, docs/scale-out.md) still names exactly the row that was claimed.
+    v_cols := format('%I::text AS k, %s AS img, %s AS url, %s AS meta, (%s IS NOT NULL) AS had, %s AS fp, clip_t.ctid AS tid',
                      s.key_column,
                      CASE WHEN s.source_kind = 'bytea' THEN v_src || '::bytea' ELSE 'NULL::bytea' END,
                      CASE WHEN s.source_kind = 'url' THEN v_src || '::text' ELSE 'NULL::text' END,
@@ -624,6 +629,7 @@ BEGIN
         v_imgs := array_append(v_imgs, r.img);
         v_urls := array_append(v_urls, r.url);
         v_fps := array_append(v_fps, r.fp);
+        v_tids := array_append(v_tids, r.tid);
         v_done := array_append(v_done, false);
         v_extra := array_append(v_extra, '{}'::jsonb);
         v_out_emb := array_append(v_out_emb, NULL::vector);
@@ -751,8 +757,8 @@ BEGIN
     ELSE
         -- frames: one clip_embed_frames call per row (its frames in one batch, mean-pooled, normalised).
         FOR v_i IN 1 .. v_n LOOP
-            EXECUTE format('SELECT %s::bytea[] FROM %s WHERE %I = $1::%s', v_src, s.tbl, s.key_column, v_keytype)
-               INTO v_frames USING v_keys[v_i];
+            EXECUTE format('SELECT %s::bytea[] FROM %s WHERE %I = $1::%s AND ctid = $2', v_src, s.tbl, s.key_column, v_keytype)
+               INTO v_frames USING v_keys[v_i], v_tids[v_i];
             v_attempts := clip_backfill_attempt(v_prev[v_i]);
             v_t0 := clock_timestamp();
             v_code := NULL;
@@ -792,20 +798,21 @@ BEGIN
     -- embedded; failures by their metadata only, so a failed re-embed never touches the vector it keeps.
     -- RETURNING tells which writes took effect (a BEFORE trigger returning NULL or a policy can suppress one).
     SELECT coalesce(array_agg(v_keys[i] ORDER BY i), '{}'), coalesce(array_agg(v_out_emb[i] ORDER BY i), '{}'),
-           coalesce(array_agg(v_out_meta[i] ORDER BY i), '{}'), coalesce(array_agg(v_fps[i] ORDER BY i), '{}')
-      INTO v_w_keys, v_w_emb, v_w_meta, v_w_fps
+           coalesce(array_agg(v_out_meta[i] ORDER BY i), '{}'), coalesce(array_agg(v_fps[i] ORDER BY i), '{}'),
+           coalesce(array_agg(v_tids[i] ORDER BY i), '{}')
+      INTO v_w_keys, v_w_emb, v_w_meta, v_w_fps, v_w_tids
       FROM generate_series(1, v_n) i WHERE v_out_emb[i] IS NOT NULL;
     SELECT coalesce(array_agg(v_keys[i] ORDER BY i), '{}'), coalesce(array_agg(v_out_meta[i] ORDER BY i), '{}'),
-           coalesce(array_agg(v_fps[i] ORDER BY i), '{}')
-      INTO v_f_keys, v_f_meta, v_f_fps
+           coalesce(array_agg(v_fps[i] ORDER BY i), '{}'), coalesce(array_agg(v_tids[i] ORDER BY i), '{}')
+      INTO v_f_keys, v_f_meta, v_f_fps, v_f_tids
       FROM generate_series(1, v_n) i WHERE v_out_emb[i] IS NULL;
     EXECUTE format('WITH w AS (UPDATE %1$s AS t SET %2$s = u.e, %3$s = u.m'
-                   '  FROM unnest($1::text[], $2::vector[], $3::jsonb[], $4::text[]) AS u(k, e, m, fp)'
-                   ' WHERE t.%4$I = u.k::%5$s AND %6$s IS NOT DISTINCT FROM u.fp'
+                   '  FROM unnest($1::text[], $2::vector[], $3::jsonb[], $4::text[], $5::tid[]) AS u(k, e, m, fp, tid)'
+                   ' WHERE t.ctid = u.tid AND t.%4$I = u.k::%5$s AND %6$s IS NOT DISTINCT FROM u.fp'
                    ' RETURNING u.k) SELECT coalesce(array_agg(k), ''{}'') FROM w',
                    s.tbl, v_emb, v_meta, s.key_column, v_keytype,
                    clip_backfill_fingerprint_sql(s.source_kind, 't.' || v_src))
-       INTO v_written USING v_w_keys, v_w_emb, v_w_meta, v_w_fps;
+       INTO v_written USING v_w_keys, v_w_emb, v_w_meta, v_w_fps, v_w_tids;
     succeeded := cardinality(v_written);
 
     -- A new embedding whose write did not take effect is recorded as the row's failure (stage "write"), so
@@ -814,6 +821,7 @@ BEGIN
         IF v_out_emb[v_i] IS NOT NULL AND NOT v_keys[v_i] = ANY (v_written) THEN
             v_f_keys := v_f_keys || v_keys[v_i];
             v_f_fps := v_f_fps || v_fps[v_i];
+            v_f_tids := v_f_tids || v_tids[v_i];
             v_f_meta := v_f_meta || clip_backfill_failed_meta(v_prev[v_i], v_had[v_i],
                 clip_backfill_failure(s.name, 'write', '02000',
                     'the UPDATE of the row did not take effect (a trigger returned NULL, a row-level security policy hid the row, or the source changed)',
@@ -821,15 +829,16 @@ BEGIN
         END IF;
     END LOOP;
     EXECUTE format('WITH w AS (UPDATE %1$s AS t SET %2$s = u.m'
-                   '  FROM unnest($1::text[], $2::jsonb[]) AS u(k, m) WHERE t.%3$I = u.k::%4$s'
+                   '  FROM unnest($1::text[], $2::jsonb[], $3::tid[]) AS u(k, m, tid) WHERE t.ctid = u.tid AND t.%3$I = u.k::%4$s'
                    ' RETURNING u.k) SELECT coalesce(array_agg(k), ''{}'') FROM w',
                    s.tbl, v_meta, s.key_column, v_keytype)
-       INTO v_recorded USING v_f_keys, v_f_meta;
+       INTO v_recorded USING v_f_keys, v_f_meta, v_f_tids;
     failed := v_n - succeeded;
     suppressed := cardinality(v_f_keys) - cardinality(v_recorded);
     -- Rows where nothing could be written are remembered, with the fingerprint of what was claimed, so that
     -- the next batches do not claim them again; a row any write reached is forgotten.
-    IF suppressed > 0 THEN
+    -- Not on a Citus worker (record_suppressed false): the source is registered on the coordinator only.
+    IF suppressed > 0 AND coalesce((args->>'record_suppressed')::boolean, true) THEN
         INSERT INTO clip_backfill_suppressed AS x (source, row_key, fingerprint, suppressed_at)
         SELECT s.name, u.k, u.fp, now() FROM unnest(v_f_keys, v_f_fps) AS u(k, fp) WHERE NOT u.k = ANY (v_recorded)
         ON CONFLICT (source, row_key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, suppressed_at = EXCLUDED.suppressed_at;
@@ -911,7 +920,7 @@ BEGIN
         v_started := clock_timestamp();
         v_res := NULL;
         IF p_source IS NOT NULL THEN
-            v_res := clip_as_table_owner((s.tbl)::oid,
+            v_res := clip_backfill_dispatch((s.tbl)::oid,
                          ('clip_backfill_source_batch_as_owner(regclass,jsonb)'::regprocedure)::oid,
                          jsonb_build_object('source', to_jsonb(s), 'ident', v_ident, 'batch', p_batch,
                                             'dry_run', coalesce(p_dry_run, false), 'video_id', p_video_id,
@@ -921,7 +930,7 @@ BEGIN
             -- One source's failure does not stop the others (its batch is rolled back); a configuration
             -- error (the model) would fail every source, so it fails the call.
             BEGIN
-                v_res := clip_as_table_owner((s.tbl)::oid,
+                v_res := clip_backfill_dispatch((s.tbl)::oid,
                              ('clip_backfill_source_batch_as_owner(regclass,jsonb)'::regprocedure)::oid,
                              jsonb_build_object('source', to_jsonb(s), 'ident', v_ident, 'batch', p_batch,
                                                 'dry_run', coalesce(p_dry_run, false), 'video_id', p_video_id,
@@ -1172,7 +1181,7 @@ BEGIN
                                        tenant_column => s.user_column, video_column => s.video_column,
                                        source_column => s.source_column, source_kind => s.source_kind);
             PERFORM clip_assert_may_act_as_owner(s.tbl, 'read its backfill status');
-            v_res := clip_as_table_owner((s.tbl)::oid,
+            v_res := clip_backfill_dispatch((s.tbl)::oid,
                                          ('clip_backfill_status_as_owner(regclass,jsonb)'::regprocedure)::oid,
                                          jsonb_build_object('source', to_jsonb(s), 'model', v_model));
             o.total_rows := (v_res->>'total_rows')::bigint;

@@ -120,6 +120,29 @@ AS $fn$
            AND clip_owns_table(tbl)
 $fn$;
 
+-- The tenant policy of a Citus distributed table (clip_enable_tenant_rls) calls these two instead of
+-- subqueries: Citus refuses policies with subqueries on distributed tables, and sends the policy to every
+-- shard, where each node evaluates them against its own clip_tenant_roles (kept in step with the
+-- coordinator's by clip_citus_sync_tenant_roles) and its own maintenance setting. Users' policies depend on
+-- them: they are never dropped by an upgrade.
+CREATE FUNCTION clip_current_tenant_ids(tbl regclass) RETURNS text[]
+LANGUAGE sql STABLE PARALLEL SAFE SECURITY INVOKER
+AS $fn$
+    SELECT coalesce(pg_catalog.array_agg(ct.tenant_id), '{}') FROM clip_current_tenants ct WHERE ct.scene_table = tbl
+$fn$;
+
+-- clip_tenant_rls_exempt for a distributed table: pg_clip's maintenance runs on a worker with the shard as
+-- its table, while the policy names the distributed table.
+CREATE FUNCTION clip_tenant_rls_exempt_distributed(tbl regclass) RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE SECURITY INVOKER
+AS $fn$
+    SELECT coalesce(nullif(pg_catalog.current_setting('pg_clip.maintenance_table', true), '') IS NOT NULL
+                    AND clip_owns_table(tbl)
+                    AND (pg_catalog.current_setting('pg_clip.maintenance_table', true) = (tbl::oid)::text
+                         OR clip_citus_is_shard_of(pg_catalog.current_setting('pg_clip.maintenance_table', true)::oid, tbl)),
+                    false)
+$fn$;
+
 -- @@ code
 -- ---------------------------------------------------------------------------------------------------------
 -- The one check of the relation pg_clip adopts, registers or acts on: it exists, is an ordinary permanent
@@ -232,6 +255,7 @@ DECLARE
     v_type text;
     v_ok   boolean;
     v_kind text;
+    v_dist name;
 BEGIN
     PERFORM clip_check_table(tbl, coalesce(purpose, 'used by pg_clip'));
 
@@ -260,14 +284,29 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
+    -- On a Citus distributed table (or a shard of one) a unique index must include the distribution column,
+    -- so there the key may be unique together with it: (distribution column, key) in either order. Such a key
+    -- still names one row per tenant; the backfill writes a claimed row back by key and ctid
+    -- (docs/scale-out.md), and the search filters by tenant.
+    v_dist := clip_citus_distribution_column(tbl);
     IF NOT EXISTS (
         SELECT 1 FROM pg_catalog.pg_index i
           JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
          WHERE i.indrelid = tbl AND i.indisunique AND i.indisvalid AND i.indnkeyatts = 1
-           AND i.indpred IS NULL AND i.indexprs IS NULL AND a.attname = key_column) THEN
+           AND i.indpred IS NULL AND i.indexprs IS NULL AND a.attname = key_column)
+       AND NOT (v_dist IS NOT NULL AND v_dist <> key_column AND EXISTS (
+        SELECT 1 FROM pg_catalog.pg_index i
+         WHERE i.indrelid = tbl AND i.indisunique AND i.indisvalid AND i.indnkeyatts = 2
+           AND i.indpred IS NULL AND i.indexprs IS NULL
+           AND (SELECT pg_catalog.array_agg(a.attname::text ORDER BY a.attname)
+                  FROM pg_catalog.pg_attribute a
+                 WHERE a.attrelid = tbl AND a.attnum IN (i.indkey[0], i.indkey[1]))
+               = (SELECT pg_catalog.array_agg(x ORDER BY x) FROM pg_catalog.unnest(ARRAY[key_column::text, v_dist::text]) x))) THEN
         RAISE EXCEPTION 'key column "%" of % is not unique', key_column, tbl
             USING ERRCODE = 'invalid_column_reference',
-                  HINT = 'The key must have a primary key or a unique index of its own (one column, no predicate).';
+                  HINT = CASE WHEN v_dist IS NULL
+                              THEN 'The key must have a primary key or a unique index of its own (one column, no predicate).'
+                              ELSE format('On a distributed table: a primary key or unique index on (%I, %I).', v_dist, key_column) END;
     END IF;
     IF NOT (SELECT a.attnotnull FROM pg_catalog.pg_attribute a
              WHERE a.attrelid = tbl AND a.attname = key_column AND NOT a.attisdropped) THEN
@@ -546,8 +585,12 @@ BEGIN
         -- live out of line; inline, exact scans and the heap checks of filtered index scans avoid a TOAST
         -- fetch per row, and the planner's costs (which ignore TOAST) match reality. Applies to rows written
         -- from now on; it does not rewrite anything.
-        v_add := v_add || format('ADD COLUMN IF NOT EXISTS %I vector(512)', c_emb)
-                       || format('ALTER COLUMN %I SET STORAGE PLAIN', c_emb);
+        -- Citus refuses SET STORAGE on a distributed table, and the shards cannot be altered from here (this
+        -- transaction holds their locks): docs/scale-out.md gives the two commands to run after adoption.
+        v_add := v_add || format('ADD COLUMN IF NOT EXISTS %I vector(512)', c_emb);
+        IF NOT clip_citus_is_distributed(v_tbl) THEN
+            v_add := v_add || format('ALTER COLUMN %I SET STORAGE PLAIN', c_emb);
+        END IF;
         v_added := v_added || c_emb::text;
     END IF;
     IF clip_column_type(v_tbl, c_meta) IS NULL THEN
@@ -758,6 +801,10 @@ BEGIN
     INSERT INTO clip_tenant_roles (scene_table, role_name, tenant_id)
     VALUES (v_cfg.scene_table, v_role, v_ten)
     ON CONFLICT DO NOTHING;
+    IF FOUND AND clip_citus_is_distributed(v_cfg.scene_table) THEN
+        PERFORM clip_citus_sync_tenant_roles(v_cfg.scene_table);
+        RETURN true;
+    END IF;
     RETURN FOUND;
 END
 $fn$;
@@ -798,6 +845,9 @@ BEGIN
      WHERE t.scene_table = v_cfg.scene_table AND t.role_name = clip_unmap_tenant_role.role_name
        AND (clip_unmap_tenant_role.tenant_id IS NULL OR t.tenant_id = ANY (v_match));
     GET DIAGNOSTICS v_n = ROW_COUNT;
+    IF v_n > 0 AND clip_citus_is_distributed(v_cfg.scene_table) THEN
+        PERFORM clip_citus_sync_tenant_roles(v_cfg.scene_table);
+    END IF;
     RETURN v_n;
 END
 $fn$;
@@ -848,6 +898,12 @@ BEGIN
     v_expr := format('%I = ANY (ARRAY(SELECT ct.tenant_id::%s FROM clip_current_tenants ct WHERE ct.scene_table = %L::regclass))'
                      ' OR (SELECT clip_tenant_rls_exempt(%L::regclass))',
                      v_tenant, v_type, (tbl)::oid, (tbl)::oid);
+    IF clip_citus_is_distributed(tbl) THEN
+        -- Citus refuses subqueries in a distributed table's policies: function calls instead, evaluated on
+        -- each node (per row where no index condition takes the tenant array; docs/scale-out.md).
+        v_expr := format('%I = ANY (clip_current_tenant_ids(%L::regclass)::%s[]) OR clip_tenant_rls_exempt_distributed(%L::regclass)',
+                         v_tenant, (tbl)::oid, v_type, (tbl)::oid);
+    END IF;
     IF EXISTS (SELECT 1 FROM pg_catalog.pg_policy p WHERE p.polrelid = tbl AND p.polname = 'clip_tenant_isolation') THEN
         EXECUTE format('DROP POLICY clip_tenant_isolation ON %s', tbl);
     END IF;
@@ -908,6 +964,10 @@ COMMENT ON VIEW clip_current_tenants IS
     'pg_clip: the rows of clip_tenant_roles that apply to the current role (its own and those of roles it is a member of); read by the tenant policy.';
 COMMENT ON FUNCTION clip_tenant_rls_exempt(regclass) IS
     'Part of the clip_tenant_isolation policy: true only inside pg_clip''s own maintenance of this table running as its owner (backfill, status).';
+COMMENT ON FUNCTION clip_current_tenant_ids(regclass) IS
+    'Part of the clip_tenant_isolation policy of a Citus distributed table: the tenant ids mapped to the current role on this node.';
+COMMENT ON FUNCTION clip_tenant_rls_exempt_distributed(regclass) IS
+    'Part of the clip_tenant_isolation policy of a Citus distributed table: clip_tenant_rls_exempt, also true inside pg_clip''s maintenance of one of its shards.';
 COMMENT ON FUNCTION clip_check_table(regclass, text) IS
     'Raises unless the relation is a permanent ordinary table outside partitioning and inheritance (42P01, 42809, 0A000).';
 COMMENT ON FUNCTION clip_registry_orphan(regclass) IS

@@ -176,10 +176,15 @@ BEGIN
         RETURN;
     END IF;
     v_cfg := clip_scene_table_config(clip_search_similar_scenes.scene_table);
-    EXECUTE format('SELECT t.%I FROM %s AS t WHERE t.%I = $1::%s',
+    -- On a Citus distributed table the key is unique only per tenant (with the distribution column): the
+    -- tenant, when given, names the scene, and routes this read to the tenant's shard.
+    EXECUTE format('SELECT t.%I FROM %s AS t WHERE t.%I = $1::%s%s',
                    v_cfg.embedding_column, v_cfg.scene_table, v_cfg.key_column,
-                   clip_column_type(v_cfg.scene_table, v_cfg.key_column))
-       INTO v_emb USING source_scene_id;
+                   clip_column_type(v_cfg.scene_table, v_cfg.key_column),
+                   CASE WHEN tenant IS NOT NULL AND clip_citus_distribution_column(v_cfg.scene_table) = v_cfg.tenant_column
+                        THEN format(' AND t.%I = $2::%s', v_cfg.tenant_column, clip_column_type(v_cfg.scene_table, v_cfg.tenant_column))
+                        ELSE '' END)
+       INTO v_emb USING source_scene_id, tenant;
     IF v_emb IS NULL THEN
         RETURN;
     END IF;

@@ -463,5 +463,7 @@ pgrx::extension_sql_file!(
     // clip_backfill_source_config joins the two, and the policies call clip_owns_table / clip_registry_orphan.
     requires = ["scene_schema", clip_try_embed_images, clip_embed_frames, clip_fetch_url, clip_fetch_url_with_validators, clip_image_model_identity]
 );
+// After the backfill: a distributed table's batch and status go to its shards (clip_backfill_dispatch).
+pgrx::extension_sql_file!("../sql/citus.sql", name = "citus", requires = ["backfill"]);
 // Last, after every Rust function too: it pins search paths and comments on every object.
 pgrx::extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);

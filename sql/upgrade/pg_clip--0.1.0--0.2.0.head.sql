@@ -210,3 +210,26 @@ AS $fn$
     SELECT coalesce(pg_catalog.current_setting('pg_clip.maintenance_table', true) = (tbl::oid)::text, false)
            AND clip_owns_table(tbl)
 $fn$;
+
+-- The tenant policy of a Citus distributed table (clip_enable_tenant_rls) calls these two instead of
+-- subqueries: Citus refuses policies with subqueries on distributed tables, and sends the policy to every
+-- shard, where each node evaluates them against its own clip_tenant_roles (kept in step with the
+-- coordinator's by clip_citus_sync_tenant_roles) and its own maintenance setting. Users' policies depend on
+-- them: they are never dropped by an upgrade.
+CREATE FUNCTION clip_current_tenant_ids(tbl regclass) RETURNS text[]
+LANGUAGE sql STABLE PARALLEL SAFE SECURITY INVOKER
+AS $fn$
+    SELECT coalesce(pg_catalog.array_agg(ct.tenant_id), '{}') FROM clip_current_tenants ct WHERE ct.scene_table = tbl
+$fn$;
+
+-- clip_tenant_rls_exempt for a distributed table: pg_clip's maintenance runs on a worker with the shard as
+-- its table, while the policy names the distributed table.
+CREATE FUNCTION clip_tenant_rls_exempt_distributed(tbl regclass) RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE SECURITY INVOKER
+AS $fn$
+    SELECT coalesce(nullif(pg_catalog.current_setting('pg_clip.maintenance_table', true), '') IS NOT NULL
+                    AND clip_owns_table(tbl)
+                    AND (pg_catalog.current_setting('pg_clip.maintenance_table', true) = (tbl::oid)::text
+                         OR clip_citus_is_shard_of(pg_catalog.current_setting('pg_clip.maintenance_table', true)::oid, tbl)),
+                    false)
+$fn$;

@@ -24,7 +24,8 @@ SELECT f, has_function_privilege('regress_clip_other', f, 'EXECUTE') AS executab
   FROM unnest(ARRAY['clip_fetch_url(text)', 'clip_as_table_owner(oid,oid,jsonb)',
                     'clip_backfill_source_batch_as_owner(regclass,jsonb)', 'clip_backfill_status_as_owner(regclass,jsonb)',
                     'clip_adopt_scene_table_as_owner(regclass,jsonb)', 'clip_backfill(integer,text,boolean,text,text,boolean,timestamptz)',
-                    'clip_search_scenes_by_text(text,text,integer,double precision,text,regclass,boolean,integer,text)']) f;
+                    'clip_search_scenes_by_text(text,text,integer,double precision,text,regclass,boolean,integer,text)',
+                    'clip_citus_shard_call(regclass,text,jsonb)', 'clip_backfill_dispatch(oid,oid,jsonb)']) f;
 
 -- The registries: row-level security, and what PUBLIC is granted (the policies decide which rows).
 SELECT c.relname, c.relrowsecurity,
@@ -81,6 +82,12 @@ RESET ROLE;
 
 -- clip_as_table_owner runs only pg_clip's own table-owner functions.
 SELECT clip_as_table_owner('scenes'::regclass, 'pg_catalog.to_jsonb(anyelement)'::regprocedure, '{}');
+
+-- The Citus shard entry point grants nothing: it refuses a table that is not a shard (without Citus, every
+-- table), and a non-shard table is never dispatched to shards.
+SELECT clip_citus_shard_call('scenes', 'batch', '{}');
+SELECT clip_citus_shard_call('scenes', 'drop', '{}');
+SELECT clip_citus_distribution_column('scenes') IS NULL AS not_distributed;
 
 -- Clean up (roles are cluster-wide).
 DROP EXTENSION pg_clip;
