@@ -897,10 +897,8 @@ BEGIN
     INSERT INTO clip_tenant_roles (scene_table, role_name, tenant_id)
     VALUES (v_cfg.scene_table, v_role, v_ten)
     ON CONFLICT DO NOTHING;
-    IF FOUND AND clip_citus_is_distributed(v_cfg.scene_table) THEN
-        PERFORM clip_citus_sync_tenant_roles(v_cfg.scene_table);
-        RETURN true;
-    END IF;
+    -- On a Citus distributed table the workers get the change when this transaction commits
+    -- (clip_tenant_roles_citus_sync, sql/citus.sql), never before: a rolled-back mapping stays unmade there.
     RETURN FOUND;
 END
 $fn$;
@@ -941,9 +939,6 @@ BEGIN
      WHERE t.scene_table = v_cfg.scene_table AND t.role_name = clip_unmap_tenant_role.role_name
        AND (clip_unmap_tenant_role.tenant_id IS NULL OR t.tenant_id = ANY (v_match));
     GET DIAGNOSTICS v_n = ROW_COUNT;
-    IF v_n > 0 AND clip_citus_is_distributed(v_cfg.scene_table) THEN
-        PERFORM clip_citus_sync_tenant_roles(v_cfg.scene_table);
-    END IF;
     RETURN v_n;
 END
 $fn$;
@@ -2643,10 +2638,9 @@ $fn$;
 -- ---------------------------------------------------------------------------------------------------------
 -- Tenant mappings on the workers. The tenant policy of a distributed table is evaluated on the node that
 -- holds the shard, against that node's clip_tenant_roles, so every worker needs the coordinator's mappings
--- of the table. clip_map_tenant_role / clip_unmap_tenant_role call this after each change; run it by hand
+-- of the table. The trigger below calls this when a transaction that changed them commits; run it by hand
 -- after a worker was down during a change, or after adding a node. It replaces each worker's mappings of
--- the table with the coordinator's current ones (including this transaction's: the workers apply them in
--- their own transactions, at once). Returns the number of workers brought in step; a worker that cannot be
+-- the table with the coordinator's current ones (the workers apply them in their own transactions, at once). Returns the number of workers brought in step; a worker that cannot be
 -- reached gets a WARNING and keeps what it had.
 CREATE FUNCTION clip_citus_sync_tenant_roles(scene_table regclass) RETURNS integer
 LANGUAGE plpgsql VOLATILE SECURITY INVOKER
@@ -2675,6 +2669,35 @@ BEGIN
 END
 $fn$;
 
+-- The sync happens at COMMIT of the transaction that changed a distributed table's mappings (a deferred
+-- constraint trigger), once per table: the workers apply it in their own transactions, which cannot be
+-- rolled back with the coordinator's, so doing it earlier would leave a mapping the coordinator rolled back
+-- (an explicit ROLLBACK, or a later error in the same statement) granting a tenant on every worker.
+-- What remains is the gap between this trigger and the commit record itself (a failure of COMMIT after the
+-- deferred triggers ran): then the next change, or a manual clip_citus_sync_tenant_roles, repairs it.
+-- Not on a worker applying a sync (that would echo it back), and without Citus never more than one check.
+CREATE FUNCTION clip_tenant_roles_citus_sync() RETURNS trigger
+LANGUAGE plpgsql VOLATILE SECURITY INVOKER
+AS $fn$
+DECLARE
+    v_tbl  regclass := coalesce(NEW.scene_table, OLD.scene_table);
+    v_done text := coalesce(pg_catalog.current_setting('pg_clip.tenant_roles_synced', true), '');
+BEGIN
+    IF coalesce(pg_catalog.current_setting('pg_clip.applying_tenant_roles', true), '') = 'on'
+       OR v_tbl IS NULL OR (',' || v_done || ',') LIKE ('%,' || (v_tbl::oid)::text || ',%')
+       OR NOT clip_citus_is_distributed(v_tbl) THEN
+        RETURN NULL;
+    END IF;
+    PERFORM pg_catalog.set_config('pg_clip.tenant_roles_synced', v_done || ',' || (v_tbl::oid)::text, true);
+    PERFORM clip_citus_sync_tenant_roles(v_tbl);
+    RETURN NULL;
+END
+$fn$;
+
+CREATE CONSTRAINT TRIGGER clip_tenant_roles_citus_sync
+    AFTER INSERT OR UPDATE OR DELETE ON clip_tenant_roles
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION clip_tenant_roles_citus_sync();
+
 -- On a worker: replaces this node's tenant mappings of the distributed table (named as on the coordinator,
 -- which is its name here too) with the given ones. Needs DML on clip_tenant_roles, as on the coordinator.
 CREATE FUNCTION clip_citus_apply_tenant_roles(scene_table text, mappings jsonb) RETURNS integer
@@ -2687,6 +2710,8 @@ BEGIN
     IF v_tbl IS NULL OR NOT clip_citus_is_distributed(v_tbl) THEN
         RAISE EXCEPTION '% is not a Citus distributed table on this node', scene_table USING ERRCODE = 'wrong_object_type';
     END IF;
+    -- This node's own commit must not sync again (the trigger above): this is the sync.
+    PERFORM pg_catalog.set_config('pg_clip.applying_tenant_roles', 'on', true);
     DELETE FROM clip_tenant_roles t WHERE t.scene_table = v_tbl;
     INSERT INTO clip_tenant_roles (scene_table, role_name, tenant_id)
     SELECT v_tbl, m->>'role_name', m->>'tenant_id' FROM jsonb_array_elements(mappings) m;
@@ -2707,6 +2732,10 @@ COMMENT ON FUNCTION clip_citus_is_shard_of(oid, regclass) IS
     'Internal: true when the relation is a shard, on this node, of the given Citus distributed table.';
 COMMENT ON FUNCTION clip_citus_sync_tenant_roles(regclass) IS
     'Copies the coordinator''s tenant mappings of a Citus distributed table to every worker (whose nodes evaluate its tenant policy); returns the workers updated.';
+COMMENT ON FUNCTION clip_tenant_roles_citus_sync() IS
+    'Trigger (deferred to COMMIT): copies a Citus distributed table''s changed tenant mappings to the workers once the change is about to commit, so a rolled-back change never reaches them.';
+COMMENT ON TRIGGER clip_tenant_roles_citus_sync ON clip_tenant_roles IS
+    'pg_clip: at COMMIT, sends the changed tenant mappings of Citus distributed tables to the workers.';
 COMMENT ON FUNCTION clip_citus_apply_tenant_roles(text, jsonb) IS
     'Internal, run on a Citus worker by clip_citus_sync_tenant_roles: replaces this node''s tenant mappings of the table.';
 

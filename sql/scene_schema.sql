@@ -123,7 +123,7 @@ $fn$;
 -- The tenant policy of a Citus distributed table (clip_enable_tenant_rls) calls these two instead of
 -- subqueries: Citus refuses policies with subqueries on distributed tables, and sends the policy to every
 -- shard, where each node evaluates them against its own clip_tenant_roles (kept in step with the
--- coordinator's by clip_citus_sync_tenant_roles) and its own maintenance setting. Users' policies depend on
+-- coordinator's by clip_citus_sync_tenant_roles at each commit that changes them) and its own maintenance setting. Users' policies depend on
 -- them: they are never dropped by an upgrade.
 CREATE FUNCTION clip_current_tenant_ids(tbl regclass) RETURNS text[]
 LANGUAGE sql STABLE PARALLEL SAFE SECURITY INVOKER
@@ -801,10 +801,8 @@ BEGIN
     INSERT INTO clip_tenant_roles (scene_table, role_name, tenant_id)
     VALUES (v_cfg.scene_table, v_role, v_ten)
     ON CONFLICT DO NOTHING;
-    IF FOUND AND clip_citus_is_distributed(v_cfg.scene_table) THEN
-        PERFORM clip_citus_sync_tenant_roles(v_cfg.scene_table);
-        RETURN true;
-    END IF;
+    -- On a Citus distributed table the workers get the change when this transaction commits
+    -- (clip_tenant_roles_citus_sync, sql/citus.sql), never before: a rolled-back mapping stays unmade there.
     RETURN FOUND;
 END
 $fn$;
@@ -845,9 +843,6 @@ BEGIN
      WHERE t.scene_table = v_cfg.scene_table AND t.role_name = clip_unmap_tenant_role.role_name
        AND (clip_unmap_tenant_role.tenant_id IS NULL OR t.tenant_id = ANY (v_match));
     GET DIAGNOSTICS v_n = ROW_COUNT;
-    IF v_n > 0 AND clip_citus_is_distributed(v_cfg.scene_table) THEN
-        PERFORM clip_citus_sync_tenant_roles(v_cfg.scene_table);
-    END IF;
     RETURN v_n;
 END
 $fn$;

@@ -364,6 +364,34 @@ class TenantIsolation(CitusTest):
             self.assertEqual(rows("SELECT role_name, tenant_id FROM clip_tenant_roles ORDER BY 1", node),
                              [["tenant_a", "1"], ["tenant_b", "2"]])
 
+    def test_rolled_back_mapping_never_reaches_the_workers(self):
+        # The workers apply a sync in their own transactions: made before COMMIT, a mapping the coordinator
+        # rolls back would still grant the tenant there. Both ways of rolling back: ROLLBACK, a later error.
+        mapped = [["tenant_a", "1"], ["tenant_b", "2"]]
+        sql("BEGIN; SELECT clip_map_tenant_role('tenant_a', '2', 'iso_scenes'); ROLLBACK;")
+        rc, _, _ = sql("SELECT clip_map_tenant_role('tenant_a', '3', 'iso_scenes'), 1 / 0", check=False)
+        self.assertNotEqual(rc, 0)
+        sql("BEGIN; SELECT clip_unmap_tenant_role('tenant_b', '2', 'iso_scenes'); ROLLBACK;")
+        for node in [CLUSTER.coordinator] + CLUSTER.workers:
+            self.assertEqual(rows("SELECT role_name, tenant_id FROM clip_tenant_roles ORDER BY 1, 2", node), mapped)
+        self.assertEqual(rows("SELECT DISTINCT user_id FROM iso_scenes", user="tenant_a"), [["1"]])
+        # A committed change reaches every worker at COMMIT, once per table however many rows changed.
+        try:
+            _, _, log = sql("SET client_min_messages = log; SET citus.log_remote_commands = on; BEGIN; "
+                            "SELECT clip_map_tenant_role('tenant_a', '3', 'iso_scenes'); "
+                            "SELECT clip_map_tenant_role('tenant_a', '4', 'iso_scenes'); COMMIT;")
+            self.assertEqual(sum("clip_citus_apply_tenant_roles" in line for line in log.splitlines()
+                                 if line.startswith("NOTICE:  issuing")), len(CLUSTER.workers), log)
+            for node in CLUSTER.workers:
+                self.assertEqual(rows("SELECT tenant_id FROM clip_tenant_roles WHERE role_name = 'tenant_a' ORDER BY 1", node),
+                                 [["1"], ["3"], ["4"]])
+            self.assertEqual(rows("SELECT DISTINCT user_id FROM iso_scenes ORDER BY 1", user="tenant_a"), [["1"], ["3"], ["4"]])
+        finally:
+            sql("SELECT clip_unmap_tenant_role('tenant_a', '3', 'iso_scenes'); "
+                "SELECT clip_unmap_tenant_role('tenant_a', '4', 'iso_scenes');")
+        for node in CLUSTER.workers:
+            self.assertEqual(rows("SELECT role_name, tenant_id FROM clip_tenant_roles ORDER BY 1, 2", node), mapped)
+
     def test_owner_backfill_exempt_on_the_shards(self):
         self.assertEqual(rows("SELECT total_rows, embedded FROM clip_backfill_status('iso')"), [["60", "60"]])
 
