@@ -9,6 +9,9 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 export PATH="$HOME/.cargo/bin:$PATH"
+# cargo-pgrx's own --no-gc-sections RUSTFLAGS would make `cargo pgrx install` build the whole dependency tree a
+# second time (RUSTFLAGS apply to every crate); build.rs gives the flag to the extension's link only.
+export CARGO_PGRX_DISABLE_GC_SECTIONS_WORKAROUND=1
 export PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
 PG_BIN=/usr/lib/postgresql/15/bin
 

@@ -33,3 +33,5 @@ rm -rf "$fixtures"
 mkdir -p "$fixtures"
 cp -r "$root/tests/images/." "$fixtures/"
 chmod -R a+rX "$("$PG_CONFIG" --sharedir)/pg_clip"
+# The client examples' libraries (psycopg 3, node-postgres), which tests/integration/test_examples.py runs.
+bash "$root/examples/setup.sh"
