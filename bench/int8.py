@@ -30,7 +30,6 @@ if (os.path.realpath(sys.prefix) != os.path.realpath(os.path.dirname(os.path.dir
 
 import argparse
 import glob
-import io
 import statistics
 import subprocess
 import time
@@ -41,38 +40,10 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "models"))
 sys.path.insert(0, os.path.join(REPO, "bench"))
 import cancel_latency  # noqa: E402  (machine(): CPU model and ISA flags)
+# The benchmark's own output helpers and runtime sessions, so both scripts time the same configurations.
+from run import GEN_BASE, GEN_DIR as GEN, Tee, loadavg, ort_session, table, tract_runnable  # noqa: E402
 
-GEN = os.path.join(REPO, "models", "generated")
-F32 = os.path.join(GEN, "clip-vit-b-32-random-seed0-image.onnx")
-
-
-class Tee:
-    def __init__(self, *streams):
-        self.streams = streams
-
-    def write(self, s):
-        for st in self.streams:
-            st.write(s)
-            st.flush()
-
-    def flush(self):
-        for st in self.streams:
-            st.flush()
-
-
-def loadavg():
-    with open("/proc/loadavg") as f:
-        return " ".join(f.read().split()[:3])
-
-
-def table(headers, rows):
-    cells = [[str(c) for c in r] for r in rows]
-    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
-    fmt = lambda r: "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |"  # noqa: E731
-    print(fmt(headers))
-    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    for r in cells:
-        print(fmt(r))
+F32 = os.path.join(GEN, f"{GEN_BASE}-image.onnx")
 
 
 def quantized(variant):
@@ -116,23 +87,6 @@ def tensors(n, seed=0):
         im2 = ImageEnhance.Brightness(im2).enhance(rng.uniform(0.7, 1.3))
         out[i] = tf(im2).numpy()
     return out
-
-
-def ort_session(path, threads):
-    import onnxruntime as ort
-    so = ort.SessionOptions()
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
-
-
-def tract_runnable(path, fact):
-    import tract
-    m = tract.onnx().load(path)
-    m.set_input_fact(0, fact)
-    return m.into_model().into_runnable()
 
 
 def unit(x):
