@@ -19,17 +19,7 @@ if [[ $(installed_version) == "$VERSION" && -f "$("$PG_CONFIG" --pkglibdir)/vect
 fi
 
 export DEBIAN_FRONTEND=noninteractive
-list=/etc/apt/sources.list.d/pg_clip-trixie-src.sources
-if [[ ! -f $list ]]; then
-  cat > "$list" <<SRC
-Types: deb-src
-URIs: http://deb.debian.org/debian
-Suites: trixie
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SRC
-fi
-apt-get update -qq
+bash "$here/trixie-src.sh"
 command -v dpkg-source >/dev/null || apt-get install -y -qq dpkg-dev
 
 work=$(mktemp -d /tmp/pgvector-build.XXXXXX)

@@ -36,17 +36,7 @@ fetch_source() {
 if [[ -x $pg_config && $(cat "$stamp" 2>/dev/null) == "$DEB_VERSION" ]]; then
   echo "PostgreSQL $("$pg_config" --version) already built in $PG17_PREFIX"
 else
-  list=/etc/apt/sources.list.d/pg_clip-trixie-src.sources
-  if [[ ! -f $list ]]; then
-    cat > "$list" <<SRC
-Types: deb-src
-URIs: http://deb.debian.org/debian
-Suites: trixie
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SRC
-  fi
-  apt-get update -qq
+  bash "$root/pgvector-setup/trixie-src.sh"
   # The server's own build dependencies that configure needs with the options below (all in bookworm).
   apt-get install -y -qq --no-install-recommends dpkg-dev build-essential bison flex curl libicu-dev \
     libreadline-dev zlib1g-dev libssl-dev liblz4-dev libzstd-dev pkgconf >/dev/null
