@@ -25,6 +25,7 @@ import os
 import sys
 
 VENV_PY = "/opt/clipref/bin/python3"
+ORT_LIBRARY = os.environ.get("PG_CLIP_ONNXRUNTIME_LIBRARY", "/opt/pg_clip-onnxruntime/libonnxruntime.so.1.32.0")
 if (os.path.realpath(sys.prefix) != os.path.realpath(os.path.dirname(os.path.dirname(VENV_PY)))
         and os.path.exists(VENV_PY) and not os.environ.get("PG_CLIP_BENCH_NO_REEXEC")):
     os.execv(VENV_PY, [VENV_PY] + sys.argv)
@@ -136,7 +137,9 @@ def ensure_models(share):
         subprocess.run([sys.executable, os.path.join(REPO, "models", "export_clip.py"), "--mode", "random",
                         "--out", GEN_DIR], check=True)
     installed = {}
+    import int8  # bench/int8.py: the dynamic int8 image tower (quantize_dynamic), cached next to the f32 one
     for src, dst in [(img, "bench-vitb32-image.onnx"), (txt, "bench-vitb32-text.onnx"),
+                     (int8.quantized("dyn-all"), "bench-vitb32-image-int8.onnx"),
                      (os.path.join(share, "clip-tiny-image.onnx"), "bench-tiny-image.onnx")]:
         if not os.path.exists(src) and dst == "bench-tiny-image.onnx":
             src = os.path.join(REPO, "models", "tiny", "clip-tiny-image.onnx")
@@ -469,6 +472,7 @@ def main():
     tmodel = build_torch()
     ort2 = ort_session(img_onnx, 2)
     ort1 = ort_session(img_onnx, 1)
+    ort8 = ort_session(installed["bench-vitb32-image-int8.onnx"], 2)
     # pg_clip's plan: one row, batches run as single-row passes
     tr_img = tract_runnable(img_onnx, "1,3,224,224,f32")
     # references: the symbolic-batch plan pg_clip used before, and a plan with the whole batch fixed
@@ -498,12 +502,19 @@ def main():
           f"{args.backfill_rows} rows in bf (HNSW index on e)")
 
     # "full"/"par"/"bf"/"cbf"/"tiny" run with the default clip.threads (0 = auto); the "*1" sessions pin 1 thread.
-    conns = {k: main_cl.connect() for k in ("full", "par", "full1", "par1", "tiny", "bf", "cbf")}
+    conns = {k: main_cl.connect() for k in ("full", "par", "full1", "par1", "tiny", "bf", "cbf", "ortx", "ortcbf", "ort8")}
     conns["tiny"].execute(f"SET clip.image_model = '{installed['bench-tiny-image.onnx']}'")
     for k in ("full1", "par1"):
         conns[k].execute("SET clip.threads = 1")
     # Loads the library (its GUCs exist from then on) without loading a model.
     auto_threads = conns["full"].execute("SELECT cardinality(clip_tokenize('x')), current_setting('clip.threads')").fetchone()[1]
+    # clip.engine = onnxruntime sessions (scripts/onnxruntime-setup.sh's library): the same graph run by ONNX
+    # Runtime inside the backend, next to the standalone onnxruntime rows.
+    for k in ("ortx", "ortcbf", "ort8"):
+        conns[k].execute("SET clip.engine = onnxruntime")
+        conns[k].execute("SET clip.onnxruntime_library = %s", (ORT_LIBRARY,))
+    # The int8 option: a second model file, run by the onnxruntime engine.
+    conns["ort8"].execute(f"SET clip.image_model = '{installed['bench-vitb32-image-int8.onnx']}'")
     cbf = conns["cbf"]
     cbf.execute("CREATE TABLE scenes_bf (id int PRIMARY KEY, thumbnail bytea, embedding_visual_clip vector(512), "
                 "visual_clip_metadata jsonb)")
@@ -511,6 +522,10 @@ def main():
     cbf.execute("CREATE INDEX ON scenes_bf USING hnsw (embedding_visual_clip vector_cosine_ops)")
     cbf.execute("SELECT clip_register_source('bench', 'scenes_bf', 'id', 'thumbnail')")
     pids = {k: c.execute("SELECT pg_backend_pid()").fetchone()[0] for k, c in conns.items()}
+    ortcbf = conns["ortcbf"]
+    ortcbf.execute("CREATE TABLE scenes_bf_ort (LIKE scenes_bf INCLUDING ALL)")
+    ortcbf.execute("INSERT INTO scenes_bf_ort (id, thumbnail) SELECT id, thumbnail FROM scenes_bf")
+    ortcbf.execute("SELECT clip_register_source('bench_ort', 'scenes_bf_ort', 'id', 'thumbnail')")
 
     def pg_exec(key, sql, params=None):
         return conns[key].execute(sql, params).fetchall()
@@ -554,6 +569,7 @@ def main():
 
     # force => true re-embeds rows generated before this transaction: every sample does all n_bf rows.
     SQL_CBF = "SELECT sum(succeeded) FROM clip_backfill(%s, 'bench', force => true)"
+    SQL_CBF_ORT = "SELECT sum(succeeded) FROM clip_backfill(%s, 'bench_ort', force => true)"
 
     nograd = torch.no_grad
     tx = {1: [torch.from_numpy(x) for x in x1], 8: torch.from_numpy(x8), 32: torch.from_numpy(x32)}
@@ -590,18 +606,30 @@ def main():
          py_run(tract_img(1, tr_sym))),
         ("pg_b1", "pg_clip clip_embed_image", at, 1, 4,
          pg_run(["full"], lambda: [pg_exec("full", SQL_B1, (i,)) for i in range(1, 5)])),
+        ("pgort_b1", "pg_clip clip_embed_image, clip.engine = onnxruntime", at, 1, 4,
+         pg_run(["ortx"], lambda: [pg_exec("ortx", SQL_B1, (i,)) for i in range(1, 5)])),
+        ("ort8_b1", "onnxruntime CPU, int8 (quantize_dynamic)", 2, 1, 4, py_run(ort_img(ort8, 1))),
+        ("pgort8_b1", "pg_clip clip_embed_image, onnxruntime engine, int8 model", at, 1, 4,
+         pg_run(["ort8"], lambda: [pg_exec("ort8", SQL_B1, (i,)) for i in range(1, 5)])),
         ("pg1_b1", "pg_clip clip_embed_image, clip.threads = 1", 1, 1, 4,
          pg_run(["full1"], lambda: [pg_exec("full1", SQL_B1, (i,)) for i in range(1, 5)])),
         ("torch_b8", "torch eager (open_clip)", 2, 8, 8, py_run(torch_img(8))),
         ("ort_b8", "onnxruntime CPU", 2, 8, 8, py_run(ort_img(ort2, 8))),
         ("tract_b8", "tract standalone, single-row plan as pg_clip (python, 0.23.9)", 1, 8, 8, py_run(tract_img(8))),
         ("pg_b8", "pg_clip clip_embed_images", at, 8, 8, pg_run(["full"], lambda: pg_exec("full", SQL_BN, (1, 8)))),
+        ("pgort_b8", "pg_clip clip_embed_images, clip.engine = onnxruntime", at, 8, 8,
+         pg_run(["ortx"], lambda: pg_exec("ortx", SQL_BN, (1, 8)))),
         ("torch_b32", "torch eager (open_clip)", 2, 32, 32, py_run(torch_img(32))),
         ("ort_b32", "onnxruntime CPU", 2, 32, 32, py_run(ort_img(ort2, 32))),
         ("ort1_b32", "onnxruntime CPU, 1 thread (ref.)", 1, 32, 32, py_run(ort_img(ort1, 32))),
         ("tract_b32", "tract standalone, single-row plan as pg_clip (python, 0.23.9)", 1, 32, 32, py_run(tract_img(32))),
         ("tractfix_b32", "tract standalone, batch of 32 fixed in plan (ref.)", 1, 32, 32, py_run(tract_img(32, tr_fix32))),
         ("pg_b32", "pg_clip clip_embed_images", at, 32, 32, pg_run(["full"], lambda: pg_exec("full", SQL_BN, (1, 32)))),
+        ("pgort_b32", "pg_clip clip_embed_images, clip.engine = onnxruntime", at, 32, 32,
+         pg_run(["ortx"], lambda: pg_exec("ortx", SQL_BN, (1, 32)))),
+        ("ort8_b32", "onnxruntime CPU, int8 (quantize_dynamic)", 2, 32, 32, py_run(ort_img(ort8, 32))),
+        ("pgort8_b32", "pg_clip clip_embed_images, onnxruntime engine, int8 model", at, 32, 32,
+         pg_run(["ort8"], lambda: pg_exec("ort8", SQL_BN, (1, 32)))),
         ("pg1_b32", "pg_clip clip_embed_images, clip.threads = 1", 1, 32, 32,
          pg_run(["full1"], lambda: pg_exec("full1", SQL_BN, (1, 32)))),
         ("pg2_b32", "pg_clip clip_embed_images, 2 sessions at once", f"2x {at}", 32, 64,
@@ -610,6 +638,8 @@ def main():
          pg_run(["full1", "par1"], par_b32(("full1", "par1")))),
         ("cbf", f"clip_backfill({n_bf}) (fetch+decode+embed+UPDATE+metadata+HNSW)", at, 32, n_bf,
          pg_run(["cbf"], lambda: conns["cbf"].execute(SQL_CBF, (n_bf,)).fetchall())),
+        ("cbf_ort", f"clip_backfill({n_bf}), clip.engine = onnxruntime", at, 32, n_bf,
+         pg_run(["ortcbf"], lambda: ortcbf.execute(SQL_CBF_ORT, (n_bf,)).fetchall())),
         ("bf", f"backfill-like UPDATE {n_bf} rows (decode+embed+write+HNSW)", at, 32, n_bf,
          pg_run(["bf"], lambda: conns["bf"].execute(SQL_BF, (n_bf, n_bf)))),
         ("dec_b1", "pg_clip decode+preprocess only (tiny model), clip_embed_image", at, 1, 4,
@@ -714,6 +744,8 @@ def main():
          py_run(lambda: [tr_txt.run([t])[0].to_numpy() for t in toks_np])),
         ("t_pg", "pg_clip clip_embed_text", at,
          pg_run(["full"], lambda: [pg_exec("full", "SELECT vector_dims(clip_embed_text(%s))", (t,)) for t in texts])),
+        ("t_pgort", "pg_clip clip_embed_text, clip.engine = onnxruntime", at,
+         pg_run(["ortx"], lambda: [pg_exec("ortx", "SELECT vector_dims(clip_embed_text(%s))", (t,)) for t in texts])),
         ("t_pg1", "pg_clip clip_embed_text, clip.threads = 1", 1,
          pg_run(["full1"], lambda: [pg_exec("full1", "SELECT vector_dims(clip_embed_text(%s))", (t,)) for t in texts])),
     ]
@@ -887,6 +919,26 @@ def main():
 
     section("Targets")
     trow = []
+    # With clip.engine = onnxruntime (the engine this CPU kind should run when tract misses).
+    r1o = m["pgort_b1"] / m["ort_b1"]
+    trow.append(["clip.engine = onnxruntime: batch-1 latency <= onnxruntime standalone",
+                 f"{m['pgort_b1']:.1f} vs {m['ort_b1']:.1f} ms = {r1o:.2f}x", "MET" if r1o <= 1.0 else "MISSED"])
+    for b in (8, 32):
+        r = m[f"ort_b{b}"] / m[f"pgort_b{b}"]
+        trow.append([f"clip.engine = onnxruntime: batch {b} throughput >= onnxruntime",
+                     f"{1e3 / m[f'pgort_b{b}']:.1f} vs {1e3 / m[f'ort_b{b}']:.1f} img/s = {r:.2f}x",
+                     "MET" if r >= 1.0 else "MISSED"])
+    pure_o = m["pgort_b32"] - m["dec_b32"]
+    trow.append(["clip.engine = onnxruntime: clip_backfill >= 90% of pure inference",
+                 f"{1e3 / m['cbf_ort']:.1f} vs {1e3 / pure_o:.1f} img/s = {100 * pure_o / m['cbf_ort']:.0f}%",
+                 "MET" if pure_o / m["cbf_ort"] >= 0.9 else "MISSED"])
+    for b in (1, 32):
+        r = m[f"ort8_b{b}"] / m[f"pgort8_b{b}"]
+        trow.append([f"int8 option (onnxruntime engine + int8 file) b={b} >= onnxruntime int8",
+                     f"{m[f'pgort8_b{b}']:.1f} vs {m[f'ort8_b{b}']:.1f} ms/img = {r:.2f}x", "MET" if r >= 1.0 else "MISSED"])
+    rt = tm["t_ort"] / tm["t_pgort"]
+    trow.append(["clip.engine = onnxruntime: text throughput >= onnxruntime",
+                 f"{tm['t_pgort']:.1f} vs {tm['t_ort']:.1f} ms/text = {rt:.2f}x", "MET" if rt >= 1.0 else "MISSED"])
     r1 = m["pg_b1"] / m["ort_b1"]
     trow.append(["in-db batch-1 latency <= onnxruntime standalone", f"pg_clip {m['pg_b1']:.1f} ms vs "
                  f"onnxruntime {m['ort_b1']:.1f} ms = {r1:.2f}x", "MET" if r1 <= 1.0 else "MISSED"])

@@ -33,5 +33,7 @@ rm -rf "$fixtures"
 mkdir -p "$fixtures"
 cp -r "$root/tests/images/." "$fixtures/"
 chmod -R a+rX "$("$PG_CONFIG" --sharedir)/pg_clip"
+# The optional ONNX Runtime engine's library (pinned wheel, sha256-checked), which its tests load.
+bash "$root/scripts/onnxruntime-setup.sh" >/dev/null
 # The client examples' libraries (psycopg 3, node-postgres), which tests/integration/test_examples.py runs.
 bash "$root/examples/setup.sh"

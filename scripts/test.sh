@@ -25,7 +25,7 @@ logs=$(mktemp -d)
 
 echo "== cargo test -p pg_clip_core (no PostgreSQL: decoders, golden parity, tokenizer, fuzz regressions)"
 rust_rc=0
-cargo test -p pg_clip_core 2>&1 | tee "$logs/core.log" || rust_rc=$?
+cargo test -p pg_clip_core --features onnxruntime 2>&1 | tee "$logs/core.log" || rust_rc=$?
 
 echo "== cargo pgrx test (#[pg_test]s of the SQL surface)"
 cargo pgrx test pg15 --runas postgres --pgdata "$testdir/pgdata" 2>&1 | tee "$logs/pg.log" || rust_rc=$?

@@ -236,15 +236,20 @@ fn clip_model_info() -> JsonB {
     let loaded = model::loaded();
     let tower_info = |tower: Tower, setting: String| {
         let path = model::resolve_path(&setting, &share_dir());
-        let held = loaded.iter().find(|(t, id, _, _)| *t == tower && id.path == path.display().to_string());
+        let held = loaded.iter().find(|l| l.tower == tower && l.identity.path == path.display().to_string());
         serde_json::json!({
             "setting": setting,
             "path": path.display().to_string(),
             "exists": path.is_file(),
             "loaded": held.is_some(),
-            "preloaded": held.map(|(_, _, _, pre)| *pre),
-            "load_ms": held.map(|(_, _, ms, _)| *ms),
-            "identity": held.map(|(_, id, _, _)| id),
+            "preloaded": held.map(|l| l.preloaded),
+            "load_ms": held.map(|l| l.load_ms),
+            "identity": held.map(|l| &l.identity),
+            "engine": held.map(|l| l.engine.name()),
+            "engine_threads": held.and_then(|l| match &l.engine {
+                model::Engine::Onnxruntime { threads, .. } => Some(*threads),
+                model::Engine::Tract => None,
+            }),
         })
     };
     JsonB(serde_json::json!({
@@ -252,6 +257,8 @@ fn clip_model_info() -> JsonB {
         "text": tower_info(Tower::Text, settings::text_model_path()),
         "preprocess_version": preprocess::PREPROCESS_VERSION,
         "embedding_dim": model::EMBED_DIM,
+        "engine": settings::engine().map(|e| e.name()).unwrap_or("invalid"),
+        "onnxruntime_built_in": cfg!(feature = "onnxruntime"),
     }))
 }
 
@@ -293,7 +300,7 @@ pub fn preload_models() {
 /// lazy one-time set-up of the first pass (kernel selection, the plan's first allocations) is done
 /// before backends fork rather than in every new backend's first call.
 fn warm_up(tower: Tower, path: &std::path::Path) {
-    let Ok(encoder) = model::cached(tower, path) else { return };
+    let Ok(encoder) = model::cached(tower, path, &model::Engine::Tract) else { return };
     let started = Instant::now();
     let prepare = |_| {
         Ok::<_, ()>(match tower {
@@ -312,7 +319,7 @@ pub fn encoder(tower: Tower) -> Result<Arc<Encoder>, ClipError> {
         Tower::Image => settings::image_model_path(),
         Tower::Text => settings::text_model_path(),
     };
-    Ok(model::cached(tower, &model::resolve_path(&setting, &share_dir()))?)
+    Ok(model::cached(tower, &model::resolve_path(&setting, &share_dir()), &settings::engine()?)?)
 }
 
 /// Per-call deadline from clip.timeout_ms; statement_timeout and cancel arrive as interrupts.

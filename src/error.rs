@@ -26,6 +26,8 @@ pub enum ClipError {
     /// The object is of the wrong kind for the operation (a temporary table, a view).
     WrongObject(String),
     UndefinedTable(String),
+    /// A setting holds a value pg_clip cannot use.
+    Setting(String),
     /// A broken internal invariant: a bug in pg_clip, never bad input.
     Internal(String),
 }
@@ -66,6 +68,7 @@ impl ClipError {
             ClipError::NotPermitted(_) => ERRCODE_INSUFFICIENT_PRIVILEGE,
             ClipError::WrongObject(_) => ERRCODE_WRONG_OBJECT_TYPE,
             ClipError::UndefinedTable(_) => ERRCODE_UNDEFINED_TABLE,
+            ClipError::Setting(_) => ERRCODE_INVALID_PARAMETER_VALUE,
             ClipError::Internal(_) => ERRCODE_INTERNAL_ERROR,
         }
     }
@@ -84,7 +87,10 @@ impl ClipError {
             ClipError::TextTooLong { bytes, limit } => {
                 format!("text of {bytes} bytes exceeds clip.max_text_bytes ({limit})")
             }
-            ClipError::NotPermitted(m) | ClipError::WrongObject(m) | ClipError::UndefinedTable(m) => m.clone(),
+            ClipError::NotPermitted(m)
+            | ClipError::WrongObject(m)
+            | ClipError::UndefinedTable(m)
+            | ClipError::Setting(m) => m.clone(),
             ClipError::Internal(m) => format!("pg_clip internal error: {m}"),
         }
     }

@@ -27,6 +27,8 @@ static HTTP_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(30_000);
 static HTTP_MAX_BYTES: GucSetting<i32> = GucSetting::<i32>::new(20 * 1024 * 1024);
 static HTTP_MAX_REDIRECTS: GucSetting<i32> = GucSetting::<i32>::new(3);
 static HTTP_ALLOW_HOSTS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c""));
+static ENGINE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"tract"));
+static ONNXRUNTIME_LIBRARY: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c""));
 static BACKFILL_MAX_ATTEMPTS: GucSetting<i32> = GucSetting::<i32>::new(5);
 static BACKFILL_RETRY_BASE_S: GucSetting<i32> = GucSetting::<i32>::new(60);
 
@@ -168,6 +170,25 @@ pub fn register() {
         c"Comma-separated hosts exempt from the private/loopback/link-local address refusal.",
         c"Matched against the URL's host as written (name or IP literal), case-insensitively.",
         &HTTP_ALLOW_HOSTS,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    // SUSET, both: the engine decides how much memory and how many threads every backend's model takes,
+    // and the library path is code the backend maps and runs, as dynamic_library_path is.
+    GucRegistry::define_string_guc(
+        c"clip.engine",
+        c"Runtime that executes the CLIP towers: tract (built in) or onnxruntime.",
+        c"onnxruntime loads clip.onnxruntime_library in the backend on first use; both give the same \
+          embeddings to within 1e-5, so switching engines leaves no row stale.",
+        &ENGINE,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"clip.onnxruntime_library",
+        c"Absolute path of libonnxruntime.so for clip.engine = onnxruntime.",
+        c"Loaded once per backend; a changed path takes effect in new sessions.",
+        &ONNXRUNTIME_LIBRARY,
         GucContext::Suset,
         GucFlags::default(),
     );
@@ -364,5 +385,24 @@ pub fn threads() -> usize {
     match THREADS.get() {
         n if n >= 1 => (n as usize).min(crate::threads::max_threads()),
         _ => crate::threads::auto(),
+    }
+}
+
+/// clip.engine, resolved for the model cache. ONNX Runtime's intra-op threads are fixed when its session
+/// is built, so for it clip.threads = 0 means the core cap, not the cores idle at that instant; a changed
+/// clip.threads rebuilds the session.
+pub fn engine() -> Result<crate::model::Engine, crate::error::ClipError> {
+    match string_setting(&ENGINE).trim().to_ascii_lowercase().as_str() {
+        "tract" => Ok(crate::model::Engine::Tract),
+        "onnxruntime" => Ok(crate::model::Engine::Onnxruntime {
+            library: std::path::PathBuf::from(string_setting(&ONNXRUNTIME_LIBRARY)),
+            threads: match THREADS.get() {
+                n if n >= 1 => (n as usize).min(crate::threads::max_threads()),
+                _ => crate::threads::max_threads().min(crate::threads::AUTO_MAX),
+            },
+        }),
+        other => Err(crate::error::ClipError::Setting(format!(
+            "invalid value for clip.engine: \"{other}\" (expected tract or onnxruntime)"
+        ))),
     }
 }

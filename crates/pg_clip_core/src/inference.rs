@@ -81,6 +81,10 @@ pub fn embed_rows<E: Send>(
     checkpoint: Checkpoint,
     prepare: &(dyn Fn(usize) -> Result<Input, E> + Sync),
 ) -> Result<Vec<Row<E>>, InferenceError> {
+    #[cfg(feature = "onnxruntime")]
+    if let crate::model::Plan::Onnxruntime(model) = &encoder.plan {
+        return embed_rows_onnxruntime(model, n, threads, fail_fast, checkpoint, prepare);
+    }
     if threads > 1 && n > 1 {
         if let Some(pool) = threads::pool(threads.min(n)) {
             return embed_rows_in_parallel(encoder, n, fail_fast, &pool, checkpoint, prepare);
@@ -267,7 +271,88 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
 }
 
 fn spawn(encoder: &Encoder) -> Result<TypedSimpleState, InferenceError> {
-    encoder.plan.spawn().map_err(|e| InferenceError::Failed(format!("{e:#}")))
+    match &encoder.plan {
+        crate::model::Plan::Tract(plan) => plan.spawn().map_err(|e| InferenceError::Failed(format!("{e:#}"))),
+        #[cfg(feature = "onnxruntime")]
+        crate::model::Plan::Onnxruntime(_) => Err(InferenceError::Failed("not a tract plan".into())),
+    }
+}
+
+/// Most rows in one ONNX Runtime pass: its per-image cost stops falling well before this, and the
+/// activations of a pass grow with its rows, whatever clip.max_batch_size allows.
+#[cfg(feature = "onnxruntime")]
+pub const ORT_MAX_ROWS: usize = 32;
+
+/// ONNX Runtime runs a batch as one tensor and spreads each pass over its own intra-op threads; rows are
+/// prepared first (over this backend's pool when `threads > 1`), then embedded `ORT_MAX_ROWS` at a time.
+#[cfg(feature = "onnxruntime")]
+fn embed_rows_onnxruntime<E: Send>(
+    model: &crate::onnxruntime::OrtModel,
+    n: usize,
+    threads: usize,
+    fail_fast: bool,
+    checkpoint: Checkpoint,
+    prepare: &(dyn Fn(usize) -> Result<Input, E> + Sync),
+) -> Result<Vec<Row<E>>, InferenceError> {
+    use rayon::prelude::*;
+    let mut rows: Vec<Row<E>> = Vec::with_capacity(n);
+    let mut start = 0;
+    while start < n {
+        let end = (start + ORT_MAX_ROWS).min(n);
+        checkpoint().map_err(|_| InferenceError::Stopped)?;
+        let prepared: Vec<Result<Input, E>> = match threads::pool(threads.min(end - start)) {
+            Some(pool) if threads > 1 && end - start > 1 => pool.install(|| (start..end).into_par_iter().map(prepare).collect()),
+            _ => (start..end).map(prepare).collect(),
+        };
+        // With fail_fast, the first rejection by index ends the call: rows after it are not embedded.
+        let cut = if fail_fast { prepared.iter().position(|r| r.is_err()) } else { None };
+        let mut pixels: Vec<f32> = Vec::new();
+        let mut tokens: Vec<i64> = Vec::new();
+        let mut members = Vec::new();
+        for (k, r) in prepared.iter().enumerate().take(cut.map_or(usize::MAX, |c| c + 1)) {
+            match r {
+                Ok(Input::Pixels(p)) => {
+                    pixels.try_reserve(p.len()).map_err(|_| InferenceError::Failed("out of memory for the batch".into()))?;
+                    pixels.extend_from_slice(p);
+                    members.push(k);
+                }
+                Ok(Input::Tokens(t)) => {
+                    tokens.extend_from_slice(t);
+                    members.push(k);
+                }
+                Err(_) => {}
+            }
+        }
+        let mut embedded: Vec<Option<Vec<f32>>> = vec![None; prepared.len()];
+        if !members.is_empty() {
+            let batch = if tokens.is_empty() {
+                crate::onnxruntime::Batch::Pixels(pixels)
+            } else {
+                crate::onnxruntime::Batch::Tokens(tokens)
+            };
+            let out = crate::onnxruntime::run(model, batch, members.len(), checkpoint)?;
+            for (&k, raw) in members.iter().zip(out.chunks_exact(EMBED_DIM)) {
+                let mut v = raw.to_vec();
+                if !l2_normalize(&mut v) {
+                    return Err(InferenceError::Degenerate { row: start + k });
+                }
+                embedded[k] = Some(v);
+            }
+        }
+        for (k, r) in prepared.into_iter().enumerate() {
+            rows.push(match (r, embedded[k].take()) {
+                (Err(e), _) if cut.is_none_or(|c| k <= c) => Row::Rejected(e),
+                (_, Some(v)) => Row::Embedded(v),
+                _ => Row::Skipped,
+            });
+        }
+        if cut.is_some() {
+            rows.extend((end..n).map(|_| Row::Skipped));
+            break;
+        }
+        start = end;
+    }
+    Ok(rows)
 }
 
 /// One single-row pass, node by node so `checkpoint` runs between operators; the result is unit length.

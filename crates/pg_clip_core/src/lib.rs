@@ -11,6 +11,8 @@ pub mod fuzz_checks;
 pub mod hugepages;
 pub mod inference;
 pub mod model;
+#[cfg(feature = "onnxruntime")]
+pub mod onnxruntime;
 pub mod preprocess;
 pub mod threads;
 pub mod tokenizer;

@@ -32,7 +32,7 @@ impl Tower {
             Tower::Text => "clip.text_model",
         }
     }
-    fn output_names(self) -> &'static [&'static str] {
+    pub(crate) fn output_names(self) -> &'static [&'static str] {
         match self {
             Tower::Image => &["embedding", "image_embeds", "image_features"],
             Tower::Text => &["embedding", "text_embeds", "text_features"],
@@ -54,6 +54,8 @@ pub enum ModelError {
     NotFound { tower: Tower, path: PathBuf },
     Unreadable { tower: Tower, path: PathBuf, reason: String },
     Invalid { tower: Tower, path: PathBuf, reason: String },
+    /// clip.engine names a runtime this backend cannot start (ONNX Runtime's library missing or refused).
+    Engine { tower: Tower, engine: &'static str, reason: String },
 }
 
 impl ModelError {
@@ -62,6 +64,11 @@ impl ModelError {
             ModelError::NotFound { tower, .. }
             | ModelError::Unreadable { tower, .. }
             | ModelError::Invalid { tower, .. } => *tower,
+            ModelError::Engine { .. } => {
+                return "Point clip.onnxruntime_library at libonnxruntime.so (scripts/onnxruntime-setup.sh installs \
+                        the one from the onnxruntime wheel), or set clip.engine = tract."
+                    .into()
+            }
         };
         format!(
             "Export CLIP ViT-B/32 with `python3 models/export_clip.py --mode pretrained --out DIR`, install it with \
@@ -72,7 +79,9 @@ impl ModelError {
 
     pub fn detail(&self) -> Option<String> {
         match self {
-            ModelError::Invalid { reason, .. } | ModelError::Unreadable { reason, .. } => Some(reason.clone()),
+            ModelError::Invalid { reason, .. }
+            | ModelError::Unreadable { reason, .. }
+            | ModelError::Engine { reason, .. } => Some(reason.clone()),
             ModelError::NotFound { .. } => None,
         }
     }
@@ -89,6 +98,9 @@ impl fmt::Display for ModelError {
             }
             ModelError::Invalid { tower, path, .. } => {
                 write!(f, "\"{}\" is not a usable CLIP ViT-B/32 {tower} model", path.display())
+            }
+            ModelError::Engine { tower, engine, .. } => {
+                write!(f, "clip.engine = {engine} cannot run the CLIP {tower} model in this backend")
             }
         }
     }
@@ -108,9 +120,35 @@ pub struct ModelIdentity {
     pub flavor: Option<String>,
 }
 
+/// Which runtime executes a tower (`clip.engine`). Both run the same ONNX file to within 1e-5, so the
+/// engine is not part of a row's model identity: switching engines makes no row stale.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Engine {
+    /// tract, compiled in: the default.
+    Tract,
+    /// ONNX Runtime from the shared library at `library`, with `threads` intra-op threads per pass.
+    Onnxruntime { library: PathBuf, threads: usize },
+}
+
+impl Engine {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Engine::Tract => "tract",
+            Engine::Onnxruntime { .. } => "onnxruntime",
+        }
+    }
+}
+
+pub enum Plan {
+    Tract(Arc<TypedRunnableModel>),
+    #[cfg(feature = "onnxruntime")]
+    Onnxruntime(crate::onnxruntime::OrtModel),
+}
+
 pub struct Encoder {
     pub tower: Tower,
-    pub plan: Arc<TypedRunnableModel>,
+    pub plan: Plan,
+    pub engine: Engine,
     pub identity: ModelIdentity,
     pub load_ms: f64,
 }
@@ -122,6 +160,10 @@ pub fn resolve_path(setting: &str, share_dir: &Path) -> PathBuf {
 }
 
 pub fn load(tower: Tower, path: &Path) -> Result<Encoder, ModelError> {
+    load_with(tower, path, &Engine::Tract)
+}
+
+pub fn load_with(tower: Tower, path: &Path, engine: &Engine) -> Result<Encoder, ModelError> {
     let started = Instant::now();
     let bytes = std::fs::read(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => ModelError::NotFound { tower, path: path.to_path_buf() },
@@ -129,15 +171,34 @@ pub fn load(tower: Tower, path: &Path) -> Result<Encoder, ModelError> {
     })?;
     let invalid = |reason: String| ModelError::Invalid { tower, path: path.to_path_buf(), reason };
     let sha256 = hex(&Sha256::digest(&bytes));
-    let model = tract_onnx::onnx()
-        .model_for_read(&mut &bytes[..])
-        .map_err(|e| invalid(format!("ONNX parse failed: {e:#}")))?;
-    drop(bytes);
-    let plan = build_plan(tower, model).map_err(invalid)?;
+    let plan = match engine {
+        Engine::Tract => {
+            let model = tract_onnx::onnx()
+                .model_for_read(&mut &bytes[..])
+                .map_err(|e| invalid(format!("ONNX parse failed: {e:#}")))?;
+            drop(bytes);
+            Plan::Tract(build_plan(tower, model).map_err(invalid)?)
+        }
+        #[cfg(feature = "onnxruntime")]
+        Engine::Onnxruntime { library, threads } => {
+            crate::onnxruntime::runtime(library)
+                .map_err(|reason| ModelError::Engine { tower, engine: engine.name(), reason })?;
+            Plan::Onnxruntime(crate::onnxruntime::load(tower, &bytes, library, *threads).map_err(invalid)?)
+        }
+        #[cfg(not(feature = "onnxruntime"))]
+        Engine::Onnxruntime { .. } => {
+            return Err(ModelError::Engine {
+                tower,
+                engine: engine.name(),
+                reason: "this pg_clip was built without the onnxruntime engine (cargo feature onnxruntime)".into(),
+            });
+        }
+    };
     let (name, pretrained, flavor) = read_manifest(path);
     Ok(Encoder {
         tower,
         plan,
+        engine: engine.clone(),
         identity: ModelIdentity {
             path: path.display().to_string(),
             sha256,
@@ -250,6 +311,7 @@ fn hex(bytes: &[u8]) -> String {
 /// file or the setting takes effect on the next call.
 #[derive(Clone, PartialEq)]
 struct CacheKey {
+    engine: Engine,
     path: PathBuf,
     len: u64,
     modified: Option<SystemTime>,
@@ -262,17 +324,18 @@ thread_local! {
     static CACHE: RefCell<Vec<(Tower, CacheKey, Arc<Encoder>)>> = const { RefCell::new(Vec::new()) };
 }
 
-fn cache_key(tower: Tower, path: &Path) -> Result<CacheKey, ModelError> {
+fn cache_key(tower: Tower, path: &Path, engine: &Engine) -> Result<CacheKey, ModelError> {
     let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => ModelError::NotFound { tower, path: path.to_path_buf() },
         _ => ModelError::Unreadable { tower, path: path.to_path_buf(), reason: e.to_string() },
     })?;
-    Ok(CacheKey { path: path.to_path_buf(), len: meta.len(), modified: meta.modified().ok() })
+    Ok(CacheKey { engine: engine.clone(), path: path.to_path_buf(), len: meta.len(), modified: meta.modified().ok() })
 }
 
 /// Loads a tower into the process-wide preload slot (called in the postmaster before backends fork).
+/// Always with tract: ONNX Runtime's session owns threads, and no thread survives fork().
 pub fn preload(tower: Tower, path: &Path) -> Result<f64, ModelError> {
-    let key = cache_key(tower, path)?;
+    let key = cache_key(tower, path, &Engine::Tract)?;
     let encoder = Arc::new(load(tower, path)?);
     let ms = encoder.load_ms;
     if let Ok(mut p) = PRELOADED.lock() {
@@ -282,8 +345,8 @@ pub fn preload(tower: Tower, path: &Path) -> Result<f64, ModelError> {
     Ok(ms)
 }
 
-pub fn cached(tower: Tower, path: &Path) -> Result<Arc<Encoder>, ModelError> {
-    let key = cache_key(tower, path)?;
+pub fn cached(tower: Tower, path: &Path, engine: &Engine) -> Result<Arc<Encoder>, ModelError> {
+    let key = cache_key(tower, path, engine)?;
     let preloaded = PRELOADED.lock().ok().and_then(|p| {
         p.iter().find(|(t, k, _)| *t == tower && *k == key).map(|(_, _, e)| e.clone())
     });
@@ -295,7 +358,10 @@ pub fn cached(tower: Tower, path: &Path) -> Result<Arc<Encoder>, ModelError> {
     }) {
         return Ok(hit);
     }
-    let encoder = Arc::new(load(tower, path)?);
+    // One model per tower: drop the old plan (and, for ONNX Runtime, its threads) before building the
+    // new one, so two copies of the weights never coexist in this backend.
+    CACHE.with(|c| c.borrow_mut().retain(|(t, _, _)| *t != tower));
+    let encoder = Arc::new(load_with(tower, path, engine)?);
     CACHE.with(|c| {
         let mut c = c.borrow_mut();
         // One model per tower: a changed setting or file replaces the old plan and frees its weights.
@@ -306,11 +372,24 @@ pub fn cached(tower: Tower, path: &Path) -> Result<Arc<Encoder>, ModelError> {
 }
 
 /// Models currently usable by this backend (preloaded or loaded here), for clip_model_info().
-pub fn loaded() -> Vec<(Tower, ModelIdentity, f64, bool)> {
-    let mut out: Vec<_> = PRELOADED
-        .lock()
-        .map(|p| p.iter().map(|(t, _, e)| (*t, e.identity.clone(), e.load_ms, true)).collect())
-        .unwrap_or_default();
-    CACHE.with(|c| out.extend(c.borrow().iter().map(|(t, _, e)| (*t, e.identity.clone(), e.load_ms, false))));
+pub fn loaded() -> Vec<Loaded> {
+    let describe = |t: &Tower, e: &Arc<Encoder>, preloaded| Loaded {
+        tower: *t,
+        identity: e.identity.clone(),
+        load_ms: e.load_ms,
+        preloaded,
+        engine: e.engine.clone(),
+    };
+    let mut out: Vec<_> =
+        PRELOADED.lock().map(|p| p.iter().map(|(t, _, e)| describe(t, e, true)).collect()).unwrap_or_default();
+    CACHE.with(|c| out.extend(c.borrow().iter().map(|(t, _, e)| describe(t, e, false))));
     out
+}
+
+pub struct Loaded {
+    pub tower: Tower,
+    pub identity: ModelIdentity,
+    pub load_ms: f64,
+    pub preloaded: bool,
+    pub engine: Engine,
 }

@@ -64,6 +64,25 @@ pub fn spawn_signal_blocked(name: &str, f: impl FnOnce() + Send + 'static) -> st
     with_signals_blocked(|| builder.spawn(f)).map(|_| ())
 }
 
+/// A joinable thread with every signal blocked: ONNX Runtime's intra-op workers, which its session joins.
+pub fn spawn_joinable_signal_blocked(
+    name: &str,
+    f: impl FnOnce() + Send + 'static,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let builder = std::thread::Builder::new().name(name.to_owned());
+    with_signals_blocked(|| builder.spawn(f))
+}
+
+/// A scoped thread with every signal blocked, for a pass that borrows the caller's data.
+pub fn spawn_scoped_signal_blocked<'scope, 'env, T: Send + 'scope>(
+    scope: &'scope std::thread::Scope<'scope, 'env>,
+    name: &str,
+    f: impl FnOnce() -> T + Send + 'scope,
+) -> std::io::Result<std::thread::ScopedJoinHandle<'scope, T>> {
+    let builder = std::thread::Builder::new().name(name.to_owned());
+    with_signals_blocked(|| builder.spawn_scoped(scope, f))
+}
+
 /// Runs `spawn` with every signal blocked on the calling thread; a thread created meanwhile inherits
 /// that mask, and the caller's own mask is restored afterwards.
 fn with_signals_blocked<T>(spawn: impl FnOnce() -> T) -> T {

@@ -1,0 +1,163 @@
+"""clip.engine = onnxruntime against a real server: the same embeddings as tract (to 1e-5), the same errors,
+the same 200 ms stop for cancel / statement_timeout / clip.timeout_ms, no thread left computing after a
+cancel, and settings only a superuser may change. The library is the one scripts/onnxruntime-setup.sh
+unpacks from the pinned onnxruntime wheel."""
+
+import os
+import time
+import unittest
+
+import latency
+from pgcluster import Cluster, fixture
+
+LIBRARY = os.environ.get("PG_CLIP_ONNXRUNTIME_LIBRARY", "/opt/pg_clip-onnxruntime/libonnxruntime.so.1.32.0")
+CONF = (
+    "clip.image_model = 'pg_clip/clip-tiny-image.onnx'\n"
+    "clip.text_model = 'pg_clip/clip-tiny-text.onnx'\n"
+    "clip.engine = 'onnxruntime'\n"
+    f"clip.onnxruntime_library = '{LIBRARY}'\n"
+    + latency.LOG_LINE_PREFIX
+)
+IMAGES = ["astronaut-baseline.jpg", "cat.bmp", "cat-tiny-20x14.png"]
+TRIALS = 5
+
+cluster = None
+
+
+def setUpModule():
+    global cluster
+    cluster = Cluster(CONF).start()
+    cluster.sql("CREATE EXTENSION pg_clip CASCADE")
+    cluster.sql("CREATE ROLE tenant LOGIN")
+
+
+def tearDownModule():
+    cluster.stop()
+
+
+def vectors(engine, select):
+    _, out, _ = cluster.sql(f"SET clip.engine = {engine}; {select}")
+    return [[float(x) for x in line.strip("[]").split(",")] for line in out.splitlines() if line.startswith("[")]
+
+
+class SameResultsTest(unittest.TestCase):
+    def assert_close(self, a, b):
+        self.assertEqual(len(a), len(b))
+        worst = max(abs(x - y) for u, v in zip(a, b) for x, y in zip(u, v))
+        self.assertLessEqual(worst, 1e-5, f"engines differ by {worst}")
+
+    def test_images_single_and_batched_match_tract(self):
+        files = ", ".join(f"pg_read_binary_file('{fixture(f)}')" for f in IMAGES)
+        one = "SELECT clip_embed_image(b) FROM unnest(ARRAY[" + files + "]) WITH ORDINALITY u(b, i) ORDER BY i;"
+        batch = "SELECT unnest(clip_embed_images(ARRAY[" + files + "]));"
+        tract = vectors("tract", one)
+        self.assertEqual(len(tract), len(IMAGES))
+        self.assert_close(tract, vectors("onnxruntime", one))
+        self.assert_close(tract, vectors("onnxruntime", "SET clip.threads = 2; " + batch))
+        self.assert_close(tract, vectors("onnxruntime", "SET clip.threads = 1; " + batch))
+
+    def test_texts_match_tract(self):
+        q = "SELECT unnest(clip_embed_texts(ARRAY['a photo of a cat', 'sunset over the ocean', '']));"
+        self.assert_close(vectors("tract", q), vectors("onnxruntime", q))
+
+    def test_model_info_names_the_engine(self):
+        _, out, _ = cluster.sql("SELECT clip_embed_text('x') IS NOT NULL, clip_model_info()->'text'->>'engine', "
+                                "clip_model_info()->>'engine'")
+        self.assertEqual(out, "t|onnxruntime|onnxruntime")
+
+    def test_a_bad_image_in_a_batch_is_reported_like_tract(self):
+        q = (f"SELECT clip_embed_images(ARRAY[pg_read_binary_file('{fixture(IMAGES[0])}'), "
+             f"pg_read_binary_file('{fixture('malformed/truncated.jpg')}')]);")
+        errs = []
+        for engine in ["tract", "onnxruntime"]:
+            _, _, err = cluster.script(f"\\set VERBOSITY verbose\nSET clip.engine = {engine};\n{q}")
+            errs.append(err.split("ERROR:")[-1].splitlines()[0].strip())
+        self.assertIn("22P03", errs[1])
+        self.assertEqual(errs[0], errs[1])
+
+
+class SettingsTest(unittest.TestCase):
+    def test_only_a_superuser_may_choose_engine_or_library(self):
+        for setting in ["clip.engine = tract", "clip.onnxruntime_library = '/tmp/evil.so'"]:
+            # With the library loaded first, so the SET meets the real GUC rather than a placeholder.
+            rc, _, err = cluster.script(f"\\set VERBOSITY verbose\nSELECT cardinality(clip_tokenize('x'));\n"
+                                        f"SET {setting};\n", user="tenant")
+            self.assertIn("42501", err, setting)
+            _, out, _ = cluster.script(f"SET {setting};\nSELECT cardinality(clip_tokenize('x'));\n"
+                                       f"SHOW {setting.split(' ')[0]};\n", user="tenant")
+            self.assertNotIn("evil", out, "a placeholder set before the library loaded must not survive")
+            self.assertNotIn("tract", out.splitlines()[-1])
+
+    def test_a_missing_library_is_a_clear_error_and_tract_still_works(self):
+        rc, out, err = cluster.script(
+            "\\set VERBOSITY verbose\nSET clip.onnxruntime_library = '/nonexistent/libonnxruntime.so';\n"
+            "SELECT clip_embed_text('x');\nSET clip.engine = tract;\nSELECT vector_dims(clip_embed_text('x'));\n")
+        self.assertIn("F0000", err)
+        self.assertIn("clip.engine = onnxruntime cannot run", err)
+        self.assertIn("does not exist", err)
+        self.assertTrue(out.strip().endswith("512"), out)
+
+    def test_an_unknown_engine_is_refused(self):
+        rc, _, err = cluster.script("\\set VERBOSITY verbose\nSET clip.engine = 'torch';\nSELECT clip_embed_text('x');\n")
+        self.assertIn("22023", err)
+        self.assertIn("expected tract or onnxruntime", err)
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class InterruptTest(unittest.TestCase):
+    """As test_embed's InterruptTest, with ONNX Runtime running the passes (32 rows each)."""
+
+    def test_long_call_really_is_long(self):
+        started = time.monotonic()
+        _, out, _ = cluster.sql(latency.long_call(fixture).replace("\n", " "))
+        self.assertEqual(out.splitlines()[-1], "4000")
+        self.assertGreater(time.monotonic() - started, 1.5)
+
+    def timed_out_after(self, setup, message):
+        took, out, err = latency.timed_out_after(cluster, fixture, "\\set VERBOSITY verbose\n" + setup, message)
+        self.assertIn("57014", err, err)
+        self.assertTrue(out.endswith("alive"), "the session must stay usable after the stop")
+        return took
+
+    def test_statement_timeout_stops_within_200ms(self):
+        took = [self.timed_out_after("SET statement_timeout = '500ms';\n",
+                                     "canceling statement due to statement timeout") for _ in range(TRIALS)]
+        print(f"\nonnxruntime, statement_timeout 500 ms: errors after {', '.join(f'{t:.3f}' for t in took)} s")
+        self.assertGreaterEqual(min(took), 0.5)
+        self.assertLess(latency.median(took), 0.5 + 0.2, f"took {took}")
+
+    def test_clip_timeout_ms_stops_within_200ms(self):
+        took = [self.timed_out_after("SET clip.timeout_ms = 400;\n", "clip.timeout_ms") for _ in range(TRIALS)]
+        print(f"\nonnxruntime, clip.timeout_ms 400: errors after {', '.join(f'{t:.3f}' for t in took)} s")
+        self.assertGreaterEqual(min(took), 0.4)
+        self.assertLess(latency.median(took), 0.4 + 0.2, f"took {took}")
+
+    def test_pg_cancel_backend_stops_within_200ms_and_leaves_no_thread_computing(self):
+        stopped = []
+        for _ in range(TRIALS):
+            took, _, out, err = latency.cancel_after(cluster, fixture)
+            self.assertIn("canceling statement due to user request", err)
+            self.assertIn("alive", out)
+            stopped.append(took)
+        print(f"\nonnxruntime, pg_cancel_backend: errors after {', '.join(f'{t:.3f}' for t in stopped)} s")
+        self.assertLess(latency.median(stopped), 0.2, f"stopped {stopped} s after the cancel")
+
+        p, pid = latency.start_victim(cluster, fixture, "SET clip.threads = 2;\n", then="SELECT pg_sleep(2);\n")
+        time.sleep(0.5)
+        latency.cancel(cluster, pid)
+        time.sleep(0.3)
+        before = cpu_seconds(pid)
+        time.sleep(0.5)
+        spent = cpu_seconds(pid) - before
+        out, err = p.communicate(timeout=60)
+        self.assertIn("canceling statement due to user request", err)
+        self.assertLess(spent, 0.05, f"the backend used {spent:.2f}s of CPU in 0.5s after the cancel")
+
+
+if __name__ == "__main__":
+    unittest.main()
