@@ -512,7 +512,7 @@ def main():
     # Runtime inside the backend, next to the standalone onnxruntime rows.
     for k in ("ortx", "ortcbf", "ort8"):
         conns[k].execute("SET clip.engine = onnxruntime")
-        conns[k].execute("SET clip.onnxruntime_library = %s", (ORT_LIBRARY,))
+        conns[k].execute("SELECT set_config('clip.onnxruntime_library', %s, false)", (ORT_LIBRARY,))
     # The int8 option: a second model file, run by the onnxruntime engine.
     conns["ort8"].execute(f"SET clip.image_model = '{installed['bench-vitb32-image-int8.onnx']}'")
     cbf = conns["cbf"]
