@@ -2,6 +2,7 @@
 median of a few trials) and bench/run.py (which reports the distribution). Every figure is taken on the
 server's clock: the cluster must log with log_line_prefix = '%n [%p] ' (epoch with milliseconds)."""
 
+import os
 import re
 import time
 
@@ -97,3 +98,24 @@ def median(xs):
 def percentile(xs, q):
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
+
+
+def cpu_seconds(pid):
+    """utime + stime of every thread of a process."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_after_cancel(cluster, fixture, setup="SET clip.threads = 2;\n"):
+    """Cancels a long call whose session then idles in pg_sleep; returns (CPU seconds every thread of the
+    backend used in 0.5 s starting 0.3 s after the cancel, psql stdout, psql stderr)."""
+    p, pid = start_victim(cluster, fixture, setup, then="SELECT pg_sleep(2);\n")
+    time.sleep(0.5)
+    cancel(cluster, pid)
+    time.sleep(0.3)
+    before = cpu_seconds(pid)
+    time.sleep(0.5)
+    spent = cpu_seconds(pid) - before
+    out, err = p.communicate(timeout=60)
+    return spent, out, err

@@ -103,12 +103,6 @@ class SettingsTest(unittest.TestCase):
         self.assertIn("expected tract or onnxruntime", err)
 
 
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 class InterruptTest(unittest.TestCase):
     """As test_embed's InterruptTest, with ONNX Runtime running the passes (32 rows each)."""
 
@@ -147,14 +141,7 @@ class InterruptTest(unittest.TestCase):
         print(f"\nonnxruntime, pg_cancel_backend: errors after {', '.join(f'{t:.3f}' for t in stopped)} s")
         self.assertLess(latency.median(stopped), 0.2, f"stopped {stopped} s after the cancel")
 
-        p, pid = latency.start_victim(cluster, fixture, "SET clip.threads = 2;\n", then="SELECT pg_sleep(2);\n")
-        time.sleep(0.5)
-        latency.cancel(cluster, pid)
-        time.sleep(0.3)
-        before = cpu_seconds(pid)
-        time.sleep(0.5)
-        spent = cpu_seconds(pid) - before
-        out, err = p.communicate(timeout=60)
+        spent, out, err = latency.cpu_after_cancel(cluster, fixture)
         self.assertIn("canceling statement due to user request", err)
         self.assertLess(spent, 0.05, f"the backend used {spent:.2f}s of CPU in 0.5s after the cancel")
 

@@ -300,9 +300,10 @@ fn embed_rows_onnxruntime<E: Send>(
     while start < n {
         let end = (start + ORT_MAX_ROWS).min(n);
         checkpoint().map_err(|_| InferenceError::Stopped)?;
-        let prepared: Vec<Result<Input, E>> = match threads::pool(threads.min(end - start)) {
-            Some(pool) if threads > 1 && end - start > 1 => pool.install(|| (start..end).into_par_iter().map(prepare).collect()),
-            _ => (start..end).map(prepare).collect(),
+        let pool = if threads > 1 && end - start > 1 { threads::pool(threads.min(end - start)) } else { None };
+        let prepared: Vec<Result<Input, E>> = match pool {
+            Some(pool) => pool.install(|| (start..end).into_par_iter().map(prepare).collect()),
+            None => (start..end).map(prepare).collect(),
         };
         // With fail_fast, the first rejection by index ends the call: rows after it are not embedded.
         let cut = if fail_fast { prepared.iter().position(|r| r.is_err()) } else { None };

@@ -362,12 +362,7 @@ pub fn cached(tower: Tower, path: &Path, engine: &Engine) -> Result<Arc<Encoder>
     // new one, so two copies of the weights never coexist in this backend.
     CACHE.with(|c| c.borrow_mut().retain(|(t, _, _)| *t != tower));
     let encoder = Arc::new(load_with(tower, path, engine)?);
-    CACHE.with(|c| {
-        let mut c = c.borrow_mut();
-        // One model per tower: a changed setting or file replaces the old plan and frees its weights.
-        c.retain(|(t, _, _)| *t != tower);
-        c.push((tower, key, encoder.clone()));
-    });
+    CACHE.with(|c| c.borrow_mut().push((tower, key, encoder.clone())));
     Ok(encoder)
 }
 
