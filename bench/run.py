@@ -820,6 +820,18 @@ def main():
                   f"preloaded={info[0]}, text preloaded={info[1]}; postmaster AnonHugePages "
                   f"{pm.get('AnonHugePages', 0):.0f} MiB\n  log: {log}")
             pre_clusters[name] = cl
+        # The ONNX Runtime engine gets a cluster of its own, so that its cluster PSS counts only its sessions;
+        # clip.preload does not apply to it (a session owns threads, which do not survive fork()).
+        ort_cl = BenchCluster(base + "-ort", port + 2, model_conf).start()
+        with ort_cl.connect() as c:
+            c.execute("CREATE EXTENSION pg_clip CASCADE")
+            point_at_library(c, so)
+            c.execute("CREATE TABLE bench_imgs (id int PRIMARY KEY, name text, img bytea)")
+            c.execute("INSERT INTO bench_imgs VALUES (1, %s, %s)", images[rng_idx[0]])
+        pre_clusters["onnxruntime engine"] = ort_cl
+        session_setup = {"onnxruntime engine": [
+            ("SELECT set_config('clip.onnxruntime_library', %s, false)", (ORT_LIBRARY,)),
+            ("SELECT set_config('clip.engine', 'onnxruntime', false)", None)]}
         sql1 = "SELECT vector_dims(clip_embed_image(img)) FROM bench_imgs WHERE id = 1"
         cfgs = {"no preload": main_cl, **pre_clusters}
         held = {k: [] for k in cfgs}
@@ -833,6 +845,8 @@ def main():
                 c = cl.connect()
                 t1 = time.perf_counter()
                 pid = c.execute("SELECT pg_backend_pid()").fetchone()[0]
+                for q, qa in session_setup.get(name, ()):
+                    c.execute(q, qa)
                 f0 = proc_minflt(pid)
                 t2 = time.perf_counter()
                 c.execute(sql1).fetchall()
