@@ -288,6 +288,12 @@ def snapshot_library(explicit, libdir):
     return dst, digest, kind, info
 
 
+def use_onnxruntime(conn):
+    """Makes a session run clip.engine = onnxruntime with scripts/onnxruntime-setup.sh's library."""
+    conn.execute("SET clip.engine = onnxruntime")
+    conn.execute("SELECT set_config('clip.onnxruntime_library', %s, false)", (ORT_LIBRARY,))
+
+
 def point_at_library(conn, so_path):
     """Redirects the extension's C functions to the private library copy (superuser, catalog update)."""
     n = conn.execute("UPDATE pg_proc SET probin = %s WHERE probin = '$libdir/pg_clip'", (so_path,)).rowcount
@@ -511,8 +517,7 @@ def main():
     # clip.engine = onnxruntime sessions (scripts/onnxruntime-setup.sh's library): the same graph run by ONNX
     # Runtime inside the backend, next to the standalone onnxruntime rows.
     for k in ("ortx", "ortcbf", "ort8"):
-        conns[k].execute("SET clip.engine = onnxruntime")
-        conns[k].execute("SELECT set_config('clip.onnxruntime_library', %s, false)", (ORT_LIBRARY,))
+        use_onnxruntime(conns[k])
     # The int8 option: a second model file, run by the onnxruntime engine.
     conns["ort8"].execute(f"SET clip.image_model = '{installed['bench-vitb32-image-int8.onnx']}'")
     cbf = conns["cbf"]
@@ -800,14 +805,18 @@ def main():
         # functions against $libdir/pg_clip, which must not be loaded next to the preloaded private copy.
         # With preload, pg_clip itself moves the postmaster's model memory onto 2 MiB pages (MADV_COLLAPSE);
         # the log line and the postmaster's AnonHugePages below show how much.
-        pre_clusters = {}
-        for name, off, env in (("preload", 1, None),):
-            cl = BenchCluster(base + ("-preload" if off == 1 else "-preload-thp"), port + off, model_conf).start()
+        def one_image_cluster(suffix, off):
+            cl = BenchCluster(base + suffix, port + off, model_conf).start()
             with cl.connect() as c:
                 c.execute("CREATE EXTENSION pg_clip CASCADE")
                 point_at_library(c, so)
                 c.execute("CREATE TABLE bench_imgs (id int PRIMARY KEY, name text, img bytea)")
                 c.execute("INSERT INTO bench_imgs VALUES (1, %s, %s)", images[rng_idx[0]])
+            return cl
+
+        pre_clusters = {}
+        for name, off, env in (("preload", 1, None),):
+            cl = one_image_cluster("-preload" if off == 1 else "-preload-thp", off)
             t0 = time.time()
             cl.restart_with(f"shared_preload_libraries = '{so}'\nclip.preload = on", env=env)
             with cl.connect() as c:
@@ -822,16 +831,8 @@ def main():
             pre_clusters[name] = cl
         # The ONNX Runtime engine gets a cluster of its own, so that its cluster PSS counts only its sessions;
         # clip.preload does not apply to it (a session owns threads, which do not survive fork()).
-        ort_cl = BenchCluster(base + "-ort", port + 2, model_conf).start()
-        with ort_cl.connect() as c:
-            c.execute("CREATE EXTENSION pg_clip CASCADE")
-            point_at_library(c, so)
-            c.execute("CREATE TABLE bench_imgs (id int PRIMARY KEY, name text, img bytea)")
-            c.execute("INSERT INTO bench_imgs VALUES (1, %s, %s)", images[rng_idx[0]])
-        pre_clusters["onnxruntime engine"] = ort_cl
-        session_setup = {"onnxruntime engine": [
-            ("SELECT set_config('clip.onnxruntime_library', %s, false)", (ORT_LIBRARY,)),
-            ("SELECT set_config('clip.engine', 'onnxruntime', false)", None)]}
+        pre_clusters["onnxruntime engine"] = one_image_cluster("-ort", 2)
+        session_setup = {"onnxruntime engine": use_onnxruntime}
         sql1 = "SELECT vector_dims(clip_embed_image(img)) FROM bench_imgs WHERE id = 1"
         cfgs = {"no preload": main_cl, **pre_clusters}
         held = {k: [] for k in cfgs}
@@ -845,8 +846,8 @@ def main():
                 c = cl.connect()
                 t1 = time.perf_counter()
                 pid = c.execute("SELECT pg_backend_pid()").fetchone()[0]
-                for q, qa in session_setup.get(name, ()):
-                    c.execute(q, qa)
+                if name in session_setup:
+                    session_setup[name](c)
                 f0 = proc_minflt(pid)
                 t2 = time.perf_counter()
                 c.execute(sql1).fetchall()
