@@ -175,15 +175,21 @@ pub fn register() {
     );
     // SUSET, both: the engine decides how much memory and how many threads every backend's model takes,
     // and the library path is code the backend maps and runs, as dynamic_library_path is.
-    GucRegistry::define_string_guc(
-        c"clip.engine",
-        c"Runtime that executes the CLIP towers: tract (built in) or onnxruntime.",
-        c"onnxruntime loads clip.onnxruntime_library in the backend on first use; both give the same \
-          embeddings to within 1e-5, so switching engines leaves no row stale.",
-        &ENGINE,
-        GucContext::Suset,
-        GucFlags::default(),
-    );
+    // The check hook refuses a misspelt engine at SET / ALTER SYSTEM time (22023), not at the first call.
+    unsafe {
+        GucRegistry::define_string_guc_with_hooks(
+            c"clip.engine",
+            c"Runtime that executes the CLIP towers: tract (built in) or onnxruntime.",
+            c"onnxruntime loads clip.onnxruntime_library in the backend on first use; both give the same \
+              embeddings to within 1e-5, so switching engines leaves no row stale.",
+            &ENGINE,
+            GucContext::Suset,
+            GucFlags::default(),
+            Some(engine_check_hook),
+            None,
+            None,
+        );
+    }
     GucRegistry::define_string_guc(
         c"clip.onnxruntime_library",
         c"Absolute path of libonnxruntime.so for clip.engine = onnxruntime.",
@@ -388,21 +394,63 @@ pub fn threads() -> usize {
     }
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum EngineName {
+    Tract,
+    Onnxruntime,
+}
+
+/// The one reading of a clip.engine value, shared by the check hook and `engine()`.
+fn parse_engine(value: &str) -> Option<EngineName> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "tract" => Some(EngineName::Tract),
+        "onnxruntime" => Some(EngineName::Onnxruntime),
+        _ => None,
+    }
+}
+
+const ENGINE_EXPECTED: &str = "expected tract or onnxruntime";
+
+#[pg_guard]
+unsafe extern "C-unwind" fn engine_check_hook(
+    newval: *mut *mut std::ffi::c_char,
+    _extra: *mut *mut std::ffi::c_void,
+    _source: pg_sys::GucSource::Type,
+) -> bool {
+    // NULL is the boot value before the default is installed; the default itself is 'tract'.
+    let value = unsafe { *newval };
+    if value.is_null() {
+        return true;
+    }
+    if parse_engine(&unsafe { CStr::from_ptr(value) }.to_string_lossy()).is_some() {
+        return true;
+    }
+    unsafe {
+        // GUC_check_errcode defaults to 22023 (invalid_parameter_value); the detail names the choices.
+        let detail = CString::new(format!("clip.engine: {ENGINE_EXPECTED}.")).unwrap_or_default();
+        pg_sys::GUC_check_errdetail_string = pg_sys::pstrdup(detail.as_ptr());
+    }
+    false
+}
+
 /// clip.engine, resolved for the model cache. ONNX Runtime's intra-op threads are fixed when its session
 /// is built, so for it clip.threads = 0 means the core cap, not the cores idle at that instant; a changed
 /// clip.threads rebuilds the session.
 pub fn engine() -> Result<crate::model::Engine, crate::error::ClipError> {
-    match string_setting(&ENGINE).trim().to_ascii_lowercase().as_str() {
-        "tract" => Ok(crate::model::Engine::Tract),
-        "onnxruntime" => Ok(crate::model::Engine::Onnxruntime {
+    let value = string_setting(&ENGINE);
+    match parse_engine(&value) {
+        Some(EngineName::Tract) => Ok(crate::model::Engine::Tract),
+        Some(EngineName::Onnxruntime) => Ok(crate::model::Engine::Onnxruntime {
             library: std::path::PathBuf::from(string_setting(&ONNXRUNTIME_LIBRARY)),
             threads: match THREADS.get() {
                 n if n >= 1 => (n as usize).min(crate::threads::max_threads()),
                 _ => crate::threads::max_threads().min(crate::threads::AUTO_MAX),
             },
         }),
-        other => Err(crate::error::ClipError::Setting(format!(
-            "invalid value for clip.engine: \"{other}\" (expected tract or onnxruntime)"
+        // Not reachable through SET or the configuration files (the check hook refuses such a value).
+        None => Err(crate::error::ClipError::Setting(format!(
+            "invalid value for clip.engine: \"{}\" ({ENGINE_EXPECTED})",
+            value.trim()
         ))),
     }
 }

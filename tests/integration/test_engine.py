@@ -97,10 +97,30 @@ class SettingsTest(unittest.TestCase):
         self.assertIn("does not exist", err)
         self.assertTrue(out.strip().endswith("512"), out)
 
-    def test_an_unknown_engine_is_refused(self):
-        rc, _, err = cluster.script("\\set VERBOSITY verbose\nSET clip.engine = 'torch';\nSELECT clip_embed_text('x');\n")
+    def test_an_unknown_engine_is_refused_at_set(self):
+        # The check hook refuses the value itself: SET and ALTER SYSTEM fail, the setting keeps its value.
+        # (pg_clip is loaded first: before that, SET only makes a placeholder, see the next test.)
+        rc, out, err = cluster.script("\\set VERBOSITY verbose\nSELECT cardinality(clip_tokenize('x'));\n"
+                                      "SHOW clip.engine;\nSET clip.engine = 'torch';\nSHOW clip.engine;\n")
         self.assertIn("22023", err)
+        self.assertIn('invalid value for parameter "clip.engine": "torch"', err)
         self.assertIn("expected tract or onnxruntime", err)
+        shown = [ln.strip() for ln in out.splitlines() if ln.strip() in ("tract", "onnxruntime")]
+        self.assertEqual(len(shown), 2, out)
+        self.assertEqual(shown[0], shown[1], "a refused SET must leave the engine as it was")
+        rc, _, err = cluster.script("SELECT cardinality(clip_tokenize('x'));\nALTER SYSTEM SET clip.engine = 'onnx';\n")
+        self.assertIn('invalid value for parameter "clip.engine"', err)
+        _, out, err = cluster.script("SET clip.engine = ' Tract ';\nSELECT vector_dims(clip_embed_text('x'));\n")
+        self.assertEqual(err.strip(), "", err)
+        self.assertTrue(out.strip().endswith("512"), out)
+
+    def test_an_unknown_engine_set_before_the_library_loads_is_dropped(self):
+        # A SET before pg_clip is loaded makes a placeholder; loading the library checks it, warns, drops it.
+        _, out, err = cluster.script("SET clip.engine = 'torch';\nSELECT vector_dims(clip_embed_text('x'));\n"
+                                     "SHOW clip.engine;\n")
+        self.assertIn('invalid value for parameter "clip.engine": "torch"', err)
+        self.assertIn("512", out.splitlines(), out)
+        self.assertNotEqual(out.splitlines()[-1].strip(), "torch", out)
 
 
 class InterruptTest(unittest.TestCase):
