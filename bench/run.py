@@ -36,6 +36,7 @@ import datetime
 import glob
 import io
 import json
+import re
 import shutil
 import statistics
 import subprocess
@@ -137,9 +138,10 @@ def ensure_models(share):
         subprocess.run([sys.executable, os.path.join(REPO, "models", "export_clip.py"), "--mode", "random",
                         "--out", GEN_DIR], check=True)
     installed = {}
-    import int8  # bench/int8.py: the dynamic int8 image tower (quantize_dynamic), cached next to the f32 one
+    import int8  # bench/int8.py: the dynamic int8 towers (quantize_dynamic), cached next to the f32 ones
     for src, dst in [(img, "bench-vitb32-image.onnx"), (txt, "bench-vitb32-text.onnx"),
                      (int8.quantized("dyn-all"), "bench-vitb32-image-int8.onnx"),
+                     (int8.quantized(int8.TEXT_VARIANT, "text"), "bench-vitb32-text-int8.onnx"),
                      (os.path.join(share, "clip-tiny-image.onnx"), "bench-tiny-image.onnx")]:
         if not os.path.exists(src) and dst == "bench-tiny-image.onnx":
             src = os.path.join(REPO, "models", "tiny", "clip-tiny-image.onnx")
@@ -328,13 +330,15 @@ def build_torch():
     return model.eval()
 
 
-def ort_session(path, threads):
+def ort_session(path, threads, spinning=True):
     import onnxruntime as ort
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    if not spinning:
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
 
 
@@ -416,8 +420,13 @@ def main():
     ap.add_argument("--skip-cancel", action="store_true", help="skip the cancel/timeout latency section")
     ap.add_argument("--cancel-trials", type=int, default=15)
     ap.add_argument("--skip-profile", action="store_true")
+    ap.add_argument("--rows", help="only the image/text rows whose key matches this regex (see IMG_ROWS/TXT_ROWS; "
+                    "the onnxruntime reference rows and the decode rows are always kept); implies --skip-profile, "
+                    "and the targets that need a left-out row are not printed")
     ap.add_argument("--so", help="pg_clip library to measure (default: release artifact, else the installed one)")
     args = ap.parse_args()
+    if args.rows:
+        args.skip_profile = True
     repeats = args.repeats or (3 if args.quick else 10)
     if os.geteuid() != 0:
         sys.exit("bench/run.py must run as root (postgres via runuser, /proc/PID/smaps_rollup of backends)")
@@ -478,6 +487,7 @@ def main():
     tmodel = build_torch()
     ort2 = ort_session(img_onnx, 2)
     ort1 = ort_session(img_onnx, 1)
+    ort2ns = ort_session(img_onnx, 2, spinning=False)
     ort8 = ort_session(installed["bench-vitb32-image-int8.onnx"], 2)
     # pg_clip's plan: one row, batches run as single-row passes
     tr_img = tract_runnable(img_onnx, "1,3,224,224,f32")
@@ -485,6 +495,7 @@ def main():
     tr_sym = tract_runnable(img_onnx, "N,3,224,224,f32")
     tr_fix32 = tract_runnable(img_onnx, "32,3,224,224,f32")
     ort2_t = ort_session(txt_onnx, 2)
+    ort8_t = ort_session(installed["bench-vitb32-text-int8.onnx"], 2)
     tr_txt = tract_runnable(txt_onnx, "1,77,i64")
     iname = ort2.get_inputs()[0].name
     tname = ort2_t.get_inputs()[0].name
@@ -508,7 +519,7 @@ def main():
           f"{args.backfill_rows} rows in bf (HNSW index on e)")
 
     # "full"/"par"/"bf"/"cbf"/"tiny" run with the default clip.threads (0 = auto); the "*1" sessions pin 1 thread.
-    conns = {k: main_cl.connect() for k in ("full", "par", "full1", "par1", "tiny", "bf", "cbf", "ortx", "ortcbf", "ort8")}
+    conns = {k: main_cl.connect() for k in ("full", "par", "full1", "par1", "tiny", "bf", "cbf", "ortx", "ortpar", "ortcbf", "ort8")}
     conns["tiny"].execute(f"SET clip.image_model = '{installed['bench-tiny-image.onnx']}'")
     for k in ("full1", "par1"):
         conns[k].execute("SET clip.threads = 1")
@@ -516,10 +527,11 @@ def main():
     auto_threads = conns["full"].execute("SELECT cardinality(clip_tokenize('x')), current_setting('clip.threads')").fetchone()[1]
     # clip.engine = onnxruntime sessions (scripts/onnxruntime-setup.sh's library): the same graph run by ONNX
     # Runtime inside the backend, next to the standalone onnxruntime rows.
-    for k in ("ortx", "ortcbf", "ort8"):
+    for k in ("ortx", "ortpar", "ortcbf", "ort8"):
         use_onnxruntime(conns[k])
     # The int8 option: a second model file, run by the onnxruntime engine.
     conns["ort8"].execute(f"SET clip.image_model = '{installed['bench-vitb32-image-int8.onnx']}'")
+    conns["ort8"].execute(f"SET clip.text_model = '{installed['bench-vitb32-text-int8.onnx']}'")
     cbf = conns["cbf"]
     cbf.execute("CREATE TABLE scenes_bf (id int PRIMARY KEY, thumbnail bytea, embedding_visual_clip vector(512), "
                 "visual_clip_metadata jsonb)")
@@ -606,6 +618,7 @@ def main():
         ("torch_b1", "torch eager (open_clip)", 2, 1, 4, py_run(torch_img(1))),
         ("ort_b1", "onnxruntime CPU", 2, 1, 4, py_run(ort_img(ort2, 1))),
         ("ort1_b1", "onnxruntime CPU, 1 thread (ref.)", 1, 1, 4, py_run(ort_img(ort1, 1))),
+        ("ortns_b1", "onnxruntime CPU, intra-op spinning off (ref.)", 2, 1, 4, py_run(ort_img(ort2ns, 1))),
         ("tract_b1", "tract standalone, single-row plan as pg_clip (python, 0.23.9)", 1, 1, 4, py_run(tract_img(1))),
         ("tractsym_b1", "tract standalone, symbolic-batch plan (pg_clip before, ref.)", 1, 1, 4,
          py_run(tract_img(1, tr_sym))),
@@ -626,6 +639,7 @@ def main():
          pg_run(["ortx"], lambda: pg_exec("ortx", SQL_BN, (1, 8)))),
         ("torch_b32", "torch eager (open_clip)", 2, 32, 32, py_run(torch_img(32))),
         ("ort_b32", "onnxruntime CPU", 2, 32, 32, py_run(ort_img(ort2, 32))),
+        ("ortns_b32", "onnxruntime CPU, intra-op spinning off (ref.)", 2, 32, 32, py_run(ort_img(ort2ns, 32))),
         ("ort1_b32", "onnxruntime CPU, 1 thread (ref.)", 1, 32, 32, py_run(ort_img(ort1, 32))),
         ("tract_b32", "tract standalone, single-row plan as pg_clip (python, 0.23.9)", 1, 32, 32, py_run(tract_img(32))),
         ("tractfix_b32", "tract standalone, batch of 32 fixed in plan (ref.)", 1, 32, 32, py_run(tract_img(32, tr_fix32))),
@@ -641,6 +655,9 @@ def main():
          pg_run(["full", "par"], par_b32(("full", "par")))),
         ("pg2t1_b32", "pg_clip clip_embed_images, 2 sessions at once, clip.threads = 1", "2x 1", 32, 64,
          pg_run(["full1", "par1"], par_b32(("full1", "par1")))),
+        # Two engine sessions whose intra-op workers (spinning within a pass) share the two cores.
+        ("pgort2_b32", "pg_clip clip_embed_images, clip.engine = onnxruntime, 2 sessions at once", f"2x {at}", 32, 64,
+         pg_run(["ortx", "ortpar"], par_b32(("ortx", "ortpar")))),
         ("cbf", f"clip_backfill({n_bf}) (fetch+decode+embed+UPDATE+metadata+HNSW)", at, 32, n_bf,
          pg_run(["cbf"], lambda: conns["cbf"].execute(SQL_CBF, (n_bf,)).fetchall())),
         ("cbf_ort", f"clip_backfill({n_bf}), clip.engine = onnxruntime", at, 32, n_bf,
@@ -654,6 +671,14 @@ def main():
         ("pil_b1", "Pillow+open_clip decode+preprocess (ref.)", 1, 1, 32,
          py_run(lambda: [preprocess(images[j][1]) for j in rng_idx[:32]])),
     ]
+
+    ALWAYS = {"ort_b1", "ort_b8", "ort_b32", "dec_b1", "dec_b32", "t_ort"}
+
+    def selected(rows):
+        return [r for r in rows if not args.rows or r[0] in ALWAYS or re.search(args.rows, r[0])]
+
+    IMG_ROWS = selected(IMG_ROWS)
+    print(f"image rows: {' '.join(r[0] for r in IMG_ROWS)}")
 
     # warm-up: loads the models in every backend, JIT-free first shapes in every runtime
     t0 = time.time()
@@ -751,9 +776,14 @@ def main():
          pg_run(["full"], lambda: [pg_exec("full", "SELECT vector_dims(clip_embed_text(%s))", (t,)) for t in texts])),
         ("t_pgort", "pg_clip clip_embed_text, clip.engine = onnxruntime", at,
          pg_run(["ortx"], lambda: [pg_exec("ortx", "SELECT vector_dims(clip_embed_text(%s))", (t,)) for t in texts])),
+        ("t_ort8", "onnxruntime CPU, int8 (quantize_dynamic)", 2,
+         py_run(lambda: [ort8_t.run(None, {tname: t}) for t in toks_np])),
+        ("t_pgort8", "pg_clip clip_embed_text, onnxruntime engine, int8 model", at,
+         pg_run(["ort8"], lambda: [pg_exec("ort8", "SELECT vector_dims(clip_embed_text(%s))", (t,)) for t in texts])),
         ("t_pg1", "pg_clip clip_embed_text, clip.threads = 1", 1,
          pg_run(["full1"], lambda: [pg_exec("full1", "SELECT vector_dims(clip_embed_text(%s))", (t,)) for t in texts])),
     ]
+    TXT_ROWS = selected(TXT_ROWS)
     for _, _, _, run in TXT_ROWS:
         run()
     tsamples = {r[0]: [] for r in TXT_ROWS}
@@ -934,41 +964,61 @@ def main():
 
     section("Targets")
     trow = []
+
+    def have(*keys):
+        """--rows can leave rows out: a target is printed only when every row it reads was measured."""
+        return all(k in m or k in tm for k in keys)
+
     # With clip.engine = onnxruntime (the engine this CPU kind should run when tract misses).
-    r1o = m["pgort_b1"] / m["ort_b1"]
-    trow.append(["clip.engine = onnxruntime: batch-1 latency <= onnxruntime standalone",
-                 f"{m['pgort_b1']:.1f} vs {m['ort_b1']:.1f} ms = {r1o:.2f}x", "MET" if r1o <= 1.0 else "MISSED"])
+    if have("pgort_b1"):
+        r1o = m["pgort_b1"] / m["ort_b1"]
+        trow.append(["clip.engine = onnxruntime: batch-1 latency <= onnxruntime standalone",
+                     f"{m['pgort_b1']:.1f} vs {m['ort_b1']:.1f} ms = {r1o:.2f}x", "MET" if r1o <= 1.0 else "MISSED"])
     for b in (8, 32):
+        if not have(f"pgort_b{b}"):
+            continue
         r = m[f"ort_b{b}"] / m[f"pgort_b{b}"]
         trow.append([f"clip.engine = onnxruntime: batch {b} throughput >= onnxruntime",
                      f"{1e3 / m[f'pgort_b{b}']:.1f} vs {1e3 / m[f'ort_b{b}']:.1f} img/s = {r:.2f}x",
                      "MET" if r >= 1.0 else "MISSED"])
-    pure_o = m["pgort_b32"] - m["dec_b32"]
-    trow.append(["clip.engine = onnxruntime: clip_backfill >= 90% of pure inference",
-                 f"{1e3 / m['cbf_ort']:.1f} vs {1e3 / pure_o:.1f} img/s = {100 * pure_o / m['cbf_ort']:.0f}%",
-                 "MET" if pure_o / m["cbf_ort"] >= 0.9 else "MISSED"])
+    if have("pgort_b32", "cbf_ort"):
+        pure_o = m["pgort_b32"] - m["dec_b32"]
+        trow.append(["clip.engine = onnxruntime: clip_backfill >= 90% of pure inference",
+                     f"{1e3 / m['cbf_ort']:.1f} vs {1e3 / pure_o:.1f} img/s = {100 * pure_o / m['cbf_ort']:.0f}%",
+                     "MET" if pure_o / m["cbf_ort"] >= 0.9 else "MISSED"])
     for b in (1, 32):
+        if not have(f"ort8_b{b}", f"pgort8_b{b}"):
+            continue
         r = m[f"ort8_b{b}"] / m[f"pgort8_b{b}"]
         trow.append([f"int8 option (onnxruntime engine + int8 file) b={b} >= onnxruntime int8",
                      f"{m[f'pgort8_b{b}']:.1f} vs {m[f'ort8_b{b}']:.1f} ms/img = {r:.2f}x", "MET" if r >= 1.0 else "MISSED"])
-    rt = tm["t_ort"] / tm["t_pgort"]
-    trow.append(["clip.engine = onnxruntime: text throughput >= onnxruntime",
-                 f"{tm['t_pgort']:.1f} vs {tm['t_ort']:.1f} ms/text = {rt:.2f}x", "MET" if rt >= 1.0 else "MISSED"])
-    r1 = m["pg_b1"] / m["ort_b1"]
-    trow.append(["in-db batch-1 latency <= onnxruntime standalone", f"pg_clip {m['pg_b1']:.1f} ms vs "
-                 f"onnxruntime {m['ort_b1']:.1f} ms = {r1:.2f}x", "MET" if r1 <= 1.0 else "MISSED"])
+    if have("t_pgort"):
+        rt = tm["t_ort"] / tm["t_pgort"]
+        trow.append(["clip.engine = onnxruntime: text throughput >= onnxruntime",
+                     f"{tm['t_pgort']:.1f} vs {tm['t_ort']:.1f} ms/text = {rt:.2f}x", "MET" if rt >= 1.0 else "MISSED"])
+    if have("t_ort8", "t_pgort8"):
+        rt8 = tm["t_ort8"] / tm["t_pgort8"]
+        trow.append(["int8 option, text tower >= onnxruntime int8",
+                     f"{tm['t_pgort8']:.1f} vs {tm['t_ort8']:.1f} ms/text = {rt8:.2f}x", "MET" if rt8 >= 1.0 else "MISSED"])
+    if have("pg_b1"):
+        r1 = m["pg_b1"] / m["ort_b1"]
+        trow.append(["in-db batch-1 latency <= onnxruntime standalone", f"pg_clip {m['pg_b1']:.1f} ms vs "
+                     f"onnxruntime {m['ort_b1']:.1f} ms = {r1:.2f}x", "MET" if r1 <= 1.0 else "MISSED"])
     for b in (8, 32):
+        if not have(f"pg_b{b}"):
+            continue
         r = m[f"ort_b{b}"] / m[f"pg_b{b}"]
         trow.append([f"batch {b} throughput > onnxruntime", f"pg_clip {1e3 / m[f'pg_b{b}']:.1f} img/s vs "
                      f"{1e3 / m[f'ort_b{b}']:.1f} img/s = {r:.2f}x", "MET" if r > 1.0 else "MISSED"])
     # Pure inference = the forward passes alone, same engine and threads: clip_embed_images b=32 minus its
     # decode+preprocess share (the tiny-model row); also against standalone tract at 1 thread with pinned threads.
-    pure = m["pg_b32"] - m["dec_b32"]
-    rb = pure / m["cbf"]
-    trow.append([f"clip_backfill end-to-end >= 90% of pure inference (b=32, same threads)",
-                 f"{1e3 / m['cbf']:.1f} vs {1e3 / pure:.1f} img/s = {100 * rb:.0f}% "
-                 f"(backfill-like UPDATE: {100 * pure / m['bf']:.0f}%; {100 * m['ort_b32'] / m['cbf']:.0f}% of "
-                 f"onnxruntime b=32)", "MET" if rb >= 0.9 else "MISSED"])
+    if have("pg_b32", "cbf", "bf"):
+        pure = m["pg_b32"] - m["dec_b32"]
+        rb = pure / m["cbf"]
+        trow.append([f"clip_backfill end-to-end >= 90% of pure inference (b=32, same threads)",
+                     f"{1e3 / m['cbf']:.1f} vs {1e3 / pure:.1f} img/s = {100 * rb:.0f}% "
+                     f"(backfill-like UPDATE: {100 * pure / m['bf']:.0f}%; {100 * m['ort_b32'] / m['cbf']:.0f}% of "
+                     f"onnxruntime b=32)", "MET" if rb >= 0.9 else "MISSED"])
     if "memory" in results:
         rp = results["memory"]["preload"]["ratio_cluster"]
         trow.append([f"{args.sessions} backends < 1.3x PSS of one, with preload",
