@@ -54,10 +54,16 @@ TEXT_VARIANT = "dyn-pc"
 
 
 def quantized(variant, tower="image"):
+    """The int8 file of the benchmark's tower (or of --model's), made once and cached next to it."""
+    return quantize(F32 if tower == "image" else F32_TEXT, variant)
+
+
+def quantize(src, variant):
+    """src's int8 variant, written as <src stem>-int8-<variant>.onnx (also how models/tiny's int8 files
+    were made: python3 -c "import int8; int8.quantize('../models/tiny/clip-tiny-image.onnx', 'dyn-all')")."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
-    src = F32 if tower == "image" else F32_TEXT
-    out = os.path.join(GEN, f"{GEN_BASE}-{tower}-int8-{variant}.onnx")
+    out = f"{os.path.splitext(src)[0]}-int8-{variant}.onnx"
     if os.path.exists(out) and os.path.getmtime(out) > os.path.getmtime(src):
         return out
     ops = ["MatMul", "Gemm"] + (["Conv"] if variant == "dyn-all" else [])
@@ -187,7 +193,15 @@ def main():
     ap.add_argument("--tract-images", type=int, default=32, help="images for tract int8's accuracy (slow)")
     ap.add_argument("--tower", choices=("image", "text"), default="image",
                     help="text: the text tower (--images is then the number of captions)")
+    ap.add_argument("--model", help="the f32 tower to quantize and measure (default: the fixed-seed full-size "
+                    "one in models/generated); the int8 file is written next to it as <name>-int8-<variant>.onnx")
     args = ap.parse_args()
+    global F32, F32_TEXT
+    if args.model:
+        if args.tower == "text":
+            F32_TEXT = os.path.abspath(args.model)
+        else:
+            F32 = os.path.abspath(args.model)
     os.makedirs(os.path.join(REPO, "bench", "results"), exist_ok=True)
     path = os.path.join(REPO, "bench", "results",
                         f"int8{'-text' if args.tower == 'text' else ''}-{time.strftime('%Y%m%d-%H%M%S')}.txt")
@@ -198,7 +212,7 @@ def main():
     print(f"cpu and ISA: {cancel_latency.machine()}")
     print(f"versions: onnxruntime {onnxruntime.__version__}, tract (python) {tract.version()}")
     print(f"load before: {loadavg()}")
-    if not (os.path.exists(F32) and os.path.exists(F32_TEXT)):
+    if not args.model and not (os.path.exists(F32) and os.path.exists(F32_TEXT)):
         subprocess.run([sys.executable, os.path.join(REPO, "models", "export_clip.py"), "--mode", "random",
                         "--out", GEN], check=True)
     if args.tower == "text":

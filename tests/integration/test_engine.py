@@ -123,6 +123,36 @@ class SettingsTest(unittest.TestCase):
         self.assertNotEqual(out.splitlines()[-1].strip(), "torch", out)
 
 
+class Int8Test(unittest.TestCase):
+    """The int8 option: models/tiny's int8 files (bench/int8.py's quantize of the committed tiny towers)
+    through the engine, against the f32 files they were made from."""
+
+    IMAGE = "SET clip.image_model = 'pg_clip/clip-tiny-image-int8-dyn-all.onnx'; "
+    TEXT = "SET clip.text_model = 'pg_clip/clip-tiny-text-int8-dyn-pc.onnx'; "
+
+    def assert_near(self, f32, i8, n):
+        self.assertEqual((len(f32), len(i8)), (n, n))
+        for u, v in zip(f32, i8):
+            cos = sum(x * y for x, y in zip(u, v))  # both are unit vectors
+            self.assertGreater(cos, 0.999, "int8 moved an embedding too far")
+            self.assertLess(cos, 1 - 1e-9, "the int8 file gave the f32 embedding: was it run at all?")
+
+    def test_int8_files_embed_close_to_f32(self):
+        files = ", ".join(f"pg_read_binary_file('{fixture(f)}')" for f in IMAGES)
+        batch = "SELECT unnest(clip_embed_images(ARRAY[" + files + "]));"
+        self.assert_near(vectors("onnxruntime", batch), vectors("onnxruntime", self.IMAGE + batch), len(IMAGES))
+        texts = "SELECT unnest(clip_embed_texts(ARRAY['a photo of a cat', 'sunset over the ocean']));"
+        self.assert_near(vectors("onnxruntime", texts), vectors("onnxruntime", self.TEXT + texts), 2)
+
+    def test_an_int8_file_is_its_own_model_identity(self):
+        # Rows record this sha256 (visual_clip_metadata.model_sha256), so f32 rows are stale under int8.
+        q = "SELECT clip_image_model_identity()->>'sha256';"
+        _, f32, _ = cluster.sql(q)
+        _, i8, err = cluster.sql(self.IMAGE + q)
+        self.assertEqual(len(i8.strip()), 64, err)
+        self.assertNotEqual(f32.strip(), i8.strip())
+
+
 class InterruptTest(unittest.TestCase):
     """As test_embed's InterruptTest, with ONNX Runtime running the passes (32 rows each)."""
 
