@@ -361,6 +361,8 @@ impl Deadline {
             InferenceError::Stopped => {
                 ClipError::Timeout { limit_ms: self.limit.map(|l| l.as_millis()).unwrap_or_default() }
             }
+            InferenceError::OutOfMemory(m) => ClipError::OutOfMemory(m),
+            InferenceError::NoThread(m) => ClipError::NoThread(m),
             other => ClipError::Inference(other.to_string()),
         }
     }

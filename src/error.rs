@@ -17,6 +17,9 @@ pub enum ClipError {
     /// `clip.timeout_ms` ran out (statement_timeout and cancel use Postgres' own error).
     Timeout { limit_ms: u128 },
     Inference(String),
+    /// A pass was refused memory (53200) or a thread (53000): the server is short, not the input bad.
+    OutOfMemory(String),
+    NoThread(String),
     /// pgvector's `vector` type is not in this database.
     MissingVectorType,
     Fetch(FetchError),
@@ -51,9 +54,12 @@ impl ClipError {
             },
             ClipError::Model(ModelError::NotFound { .. }) => ERRCODE_UNDEFINED_FILE,
             ClipError::Model(ModelError::Unreadable { .. }) => ERRCODE_IO_ERROR,
+            ClipError::Model(ModelError::Resources { .. }) => ERRCODE_INSUFFICIENT_RESOURCES,
             ClipError::Model(_) => ERRCODE_CONFIG_FILE_ERROR,
             ClipError::Timeout { .. } => ERRCODE_QUERY_CANCELED,
             ClipError::Inference(_) => ERRCODE_INTERNAL_ERROR,
+            ClipError::OutOfMemory(_) => ERRCODE_OUT_OF_MEMORY,
+            ClipError::NoThread(_) => ERRCODE_INSUFFICIENT_RESOURCES,
             ClipError::MissingVectorType => ERRCODE_UNDEFINED_OBJECT,
             ClipError::Fetch(f) => match f {
                 FetchError::InvalidUrl(_) => ERRCODE_INVALID_PARAMETER_VALUE,
@@ -82,6 +88,8 @@ impl ClipError {
                 format!("canceling CLIP inference: it ran longer than clip.timeout_ms ({limit_ms} ms)")
             }
             ClipError::Inference(msg) => format!("CLIP inference failed: {msg}"),
+            ClipError::OutOfMemory(msg) => format!("out of memory in CLIP inference: {msg}"),
+            ClipError::NoThread(msg) => format!("CLIP inference could not start a thread: {msg}"),
             ClipError::MissingVectorType => "pgvector's type \"vector\" was not found".into(),
             ClipError::Fetch(f) => f.to_string(),
             ClipError::TextTooLong { bytes, limit } => {

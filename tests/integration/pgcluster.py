@@ -54,6 +54,16 @@ class Cluster:
                 f"\nport = {self.port}\nlisten_addresses = ''\nunix_socket_directories = '{self.base}'\n"
                 "fsync = off\nmax_connections = 40\n" + self.extra_conf + "\n"
             )
+        return self.launch()
+
+    def relaunch(self, as_limit_mb):
+        """Stops the server and starts it again on the same data directory under another address-space cap
+        (None: none), for tests that sweep the cap without paying initdb each time."""
+        self.stop()
+        self.as_limit_mb = as_limit_mb
+        return self.launch()
+
+    def launch(self):
         pg_ctl = [f"{PG_BIN}/pg_ctl", "-D", self.data, "-l", os.path.join(self.base, "log"), "-w", "start"]
         if self.as_limit_mb:
             # pg_ctl execs the postmaster, which forks every backend: all inherit the cap.

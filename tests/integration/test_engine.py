@@ -4,10 +4,12 @@ cancel, and settings only a superuser may change. The library is the one scripts
 unpacks from the pinned onnxruntime wheel."""
 
 import os
+import re
 import time
 import unittest
 
 import latency
+import pgcluster
 from pgcluster import Cluster, fixture
 
 LIBRARY = os.environ.get("PG_CLIP_ONNXRUNTIME_LIBRARY", "/opt/pg_clip-onnxruntime/libonnxruntime.so.1.32.0")
@@ -151,6 +153,50 @@ class Int8Test(unittest.TestCase):
         _, i8, err = cluster.sql(self.IMAGE + q)
         self.assertEqual(len(i8.strip()), 64, err)
         self.assertNotEqual(f32.strip(), i8.strip())
+
+
+class MemoryCapTest(unittest.TestCase):
+    """The engine under an address-space cap on the postmaster (`ulimit -v`, inherited by every backend; what
+    test_hostile does for the decoders), swept from where ONNX Runtime cannot even be mapped to where a batch
+    of 32 fits. ONNX Runtime catches its own std::bad_alloc and failed thread creations, and pg_clip's own
+    buffers are taken fallibly, so every refusal must be an ERROR -- 53200 (memory), 53000 (a thread, or
+    memory while the session is built), F0000 (the library itself cannot be mapped) -- and never an abort
+    of the backend, which sends the whole server through crash recovery. Before the preprocessing buffers
+    were fallible, a cap near 240 MiB aborted the backend in the resize of a batch."""
+
+    CAPS_MB = range(188, 440, 12)
+    BASE = pgcluster.BASE + "-engine-capped"
+    PORT = pgcluster.PORT + 12
+
+    def test_a_capped_backend_reports_errors_and_never_aborts(self):
+        # shared_buffers as test_hostile's capped cluster: the cap is then mostly the backend's own memory.
+        capped = Cluster(CONF + "shared_buffers = 32MB\n", base=self.BASE, port=self.PORT).start()
+        try:
+            capped.sql("CREATE EXTENSION pg_clip CASCADE")
+            images = ", ".join(f"pg_read_binary_file('{fixture('astronaut-baseline.jpg')}')" for _ in range(32))
+            script = ("\\set VERBOSITY verbose\nSELECT vector_dims(clip_embed_text('x'));\n"
+                      "SELECT cardinality(clip_embed_images(ARRAY[" + images + "]));\n")
+            outcomes = {}
+            for cap in self.CAPS_MB:
+                capped.relaunch(cap)
+                _, out, err = capped.script(script)
+                done = [ln.strip() for ln in out.splitlines() if ln.strip() in ("512", "32")]
+                states = re.findall(r"ERROR:\s+([0-9A-Z]{5}):", err)
+                outcomes[cap] = (done, states)
+                self.assertNotIn("server closed the connection", err, f"cap {cap} MiB: {err}")
+                self.assertLessEqual(set(states), {"53200", "53000", "F0000"}, f"cap {cap} MiB: {err}")
+            log = capped.log()
+            self.assertNotIn("terminated by signal", log)
+            print("\nonnxruntime engine under ulimit -v (MiB: finished / SQLSTATEs): "
+                  + ", ".join(f"{c}: {'+'.join(d) or '-'} / {','.join(s) or '-'}" for c, (d, s) in outcomes.items()))
+            # The sweep must cross the boundary, or it tested nothing; with room (test_hostile's cap) it all runs.
+            self.assertTrue(any(s for _, s in outcomes.values()), "no cap was small enough to refuse anything")
+            self.assertTrue(any(d == ["512", "32"] for d, _ in outcomes.values()), "no cap was large enough")
+            capped.relaunch(pgcluster.CAPPED_AS_LIMIT_MB)
+            _, out, err = capped.script(script)
+            self.assertEqual([ln.strip() for ln in out.splitlines() if ln.strip() in ("512", "32")], ["512", "32"], err)
+        finally:
+            capped.stop(quiet=True)
 
 
 class InterruptTest(unittest.TestCase):

@@ -18,6 +18,10 @@ pub enum InferenceError {
     /// The checkpoint asked to stop (per-call timeout).
     Stopped,
     Failed(String),
+    /// An allocation the pass needed was refused (the backend's memory or address-space limit).
+    OutOfMemory(String),
+    /// A thread the pass needed could not be created.
+    NoThread(String),
     /// The model produced an all-zero or non-finite row, which has no direction to normalise.
     Degenerate { row: usize },
 }
@@ -26,7 +30,7 @@ impl std::fmt::Display for InferenceError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             InferenceError::Stopped => f.write_str("stopped"),
-            InferenceError::Failed(m) => f.write_str(m),
+            InferenceError::Failed(m) | InferenceError::OutOfMemory(m) | InferenceError::NoThread(m) => f.write_str(m),
             InferenceError::Degenerate { row } => {
                 write!(f, "the model produced a zero or non-finite embedding for row {}", row + 1)
             }
@@ -81,6 +85,17 @@ pub fn embed_rows<E: Send>(
     checkpoint: Checkpoint,
     prepare: &(dyn Fn(usize) -> Result<Input, E> + Sync),
 ) -> Result<Vec<Row<E>>, InferenceError> {
+    let busy = match &encoder.plan {
+        #[cfg(feature = "onnxruntime")]
+        crate::model::Plan::Onnxruntime(model) => model.threads.max(threads),
+        _ => threads.min(n.max(1)),
+    };
+    crate::headroom::ensure(crate::headroom::for_passes(busy, encoder.identity.bytes)).map_err(|bytes| {
+        InferenceError::OutOfMemory(format!(
+            "cannot reserve {} MiB of address space for the forward passes on {busy} thread(s)",
+            bytes >> 20
+        ))
+    })?;
     #[cfg(feature = "onnxruntime")]
     if let crate::model::Plan::Onnxruntime(model) = &encoder.plan {
         return embed_rows_onnxruntime(model, n, threads, fail_fast, checkpoint, prepare);
@@ -313,7 +328,13 @@ fn embed_rows_onnxruntime<E: Send>(
         for (k, r) in prepared.iter().enumerate().take(cut.map_or(usize::MAX, |c| c + 1)) {
             match r {
                 Ok(Input::Pixels(p)) => {
-                    pixels.try_reserve(p.len()).map_err(|_| InferenceError::Failed("out of memory for the batch".into()))?;
+                    pixels.try_reserve(p.len()).map_err(|_| {
+                        InferenceError::OutOfMemory(format!(
+                            "cannot allocate {} bytes for a batch of {} images",
+                            (pixels.len() + p.len()) * size_of::<f32>(),
+                            end - start
+                        ))
+                    })?;
                     pixels.extend_from_slice(p);
                     members.push(k);
                 }

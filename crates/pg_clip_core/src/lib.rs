@@ -6,6 +6,7 @@
 
 pub mod clip;
 pub mod fetch;
+pub mod headroom;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzz_checks;
 pub mod hugepages;

@@ -56,6 +56,9 @@ pub enum ModelError {
     Invalid { tower: Tower, path: PathBuf, reason: String },
     /// clip.engine names a runtime this backend cannot start (ONNX Runtime's library missing or refused).
     Engine { tower: Tower, engine: &'static str, reason: String },
+    /// The model is fine but this backend ran out of memory or threads building it (ONNX Runtime reports
+    /// both as exceptions it caught): a retry with more room can succeed, unlike Invalid.
+    Resources { tower: Tower, reason: String },
 }
 
 impl ModelError {
@@ -64,6 +67,11 @@ impl ModelError {
             ModelError::NotFound { tower, .. }
             | ModelError::Unreadable { tower, .. }
             | ModelError::Invalid { tower, .. } => *tower,
+            ModelError::Resources { .. } => {
+                return "The backend's memory (or its address-space limit) or thread limit is exhausted: run fewer \
+                        embedding sessions at once, raise the limit, or lower clip.threads."
+                    .into()
+            }
             ModelError::Engine { .. } => {
                 return "Point clip.onnxruntime_library at libonnxruntime.so (scripts/onnxruntime-setup.sh installs \
                         the one from the onnxruntime wheel), or set clip.engine = tract."
@@ -81,7 +89,8 @@ impl ModelError {
         match self {
             ModelError::Invalid { reason, .. }
             | ModelError::Unreadable { reason, .. }
-            | ModelError::Engine { reason, .. } => Some(reason.clone()),
+            | ModelError::Engine { reason, .. }
+            | ModelError::Resources { reason, .. } => Some(reason.clone()),
             ModelError::NotFound { .. } => None,
         }
     }
@@ -101,6 +110,9 @@ impl fmt::Display for ModelError {
             }
             ModelError::Engine { tower, engine, .. } => {
                 write!(f, "clip.engine = {engine} cannot run the CLIP {tower} model in this backend")
+            }
+            ModelError::Resources { tower, .. } => {
+                write!(f, "not enough memory or threads to load the CLIP {tower} model")
             }
         }
     }
@@ -165,8 +177,18 @@ pub fn load(tower: Tower, path: &Path) -> Result<Encoder, ModelError> {
 
 pub fn load_with(tower: Tower, path: &Path, engine: &Engine) -> Result<Encoder, ModelError> {
     let started = Instant::now();
+    if let Ok(meta) = std::fs::metadata(path) {
+        crate::headroom::ensure(crate::headroom::for_load(meta.len())).map_err(|bytes| ModelError::Resources {
+            tower,
+            reason: format!("cannot reserve {} MiB of address space to load \"{}\"", bytes >> 20, path.display()),
+        })?;
+    }
     let bytes = std::fs::read(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => ModelError::NotFound { tower, path: path.to_path_buf() },
+        // fs::read reserves the file's size fallibly: a refusal is the backend's memory, not the file.
+        std::io::ErrorKind::OutOfMemory => {
+            ModelError::Resources { tower, reason: format!("reading \"{}\": {e}", path.display()) }
+        }
         _ => ModelError::Unreadable { tower, path: path.to_path_buf(), reason: e.to_string() },
     })?;
     let invalid = |reason: String| ModelError::Invalid { tower, path: path.to_path_buf(), reason };
@@ -183,7 +205,13 @@ pub fn load_with(tower: Tower, path: &Path, engine: &Engine) -> Result<Encoder, 
         Engine::Onnxruntime { library, threads } => {
             crate::onnxruntime::runtime(library)
                 .map_err(|reason| ModelError::Engine { tower, engine: engine.name(), reason })?;
-            Plan::Onnxruntime(crate::onnxruntime::load(tower, &bytes, library, *threads).map_err(invalid)?)
+            Plan::Onnxruntime(crate::onnxruntime::load(tower, &bytes, library, *threads).map_err(|reason| {
+                if crate::onnxruntime::out_of_resources(&reason) {
+                    ModelError::Resources { tower, reason }
+                } else {
+                    invalid(reason)
+                }
+            })?)
         }
         #[cfg(not(feature = "onnxruntime"))]
         Engine::Onnxruntime { .. } => {

@@ -162,7 +162,10 @@ pub enum Batch {
 /// pass. When the checkpoint stops the call, or raises a Postgres ERROR that unwinds through here, the
 /// run is terminated and the helper joined before this returns or the unwind goes on.
 pub fn run(model: &OrtModel, batch: Batch, rows: usize, checkpoint: Checkpoint) -> Result<Vec<f32>, InferenceError> {
-    let failed = |e: ort::Error| InferenceError::Failed(format!("ONNX Runtime: {e}"));
+    let failed = |e: ort::Error| {
+        let m = format!("ONNX Runtime: {e}");
+        if out_of_resources(&m) { InferenceError::OutOfMemory(m) } else { InferenceError::Failed(m) }
+    };
     let input = match batch {
         Batch::Pixels(p) => Tensor::from_array((vec![rows as i64, 3, IMAGE_SIZE as i64, IMAGE_SIZE as i64], p))
             .map(|t| t.upcast()),
@@ -186,7 +189,7 @@ pub fn run(model: &OrtModel, batch: Batch, rows: usize, checkpoint: Checkpoint) 
             r
         };
         let helper = crate::threads::spawn_scoped_signal_blocked(scope, "pg_clip-ort-run", pass)
-            .map_err(|e| InferenceError::Failed(format!("could not create a thread for ONNX Runtime: {e}")))?;
+            .map_err(|e| InferenceError::NoThread(format!("could not create a thread for ONNX Runtime: {e}")))?;
         // Set first on every way out of this closure, a Postgres ERROR's unwind included: the scope then
         // joins a helper that is already leaving the pass.
         let _terminate = TerminateOnDrop(&options);
@@ -208,6 +211,18 @@ pub fn run(model: &OrtModel, batch: Batch, rows: usize, checkpoint: Checkpoint) 
         return Err(InferenceError::Failed(format!("output shape {shape:?}, expected [{rows}, {EMBED_DIM}]")));
     }
     Ok(data)
+}
+
+/// Whether an ONNX Runtime error is a refused allocation or thread rather than a bad model or input. It
+/// catches `std::bad_alloc` and failed `pthread_create`s itself and reports them only as text (every
+/// exception has the same status code), so the text is what there is to go on; measured under `ulimit -v`
+/// (tests/integration/test_engine.py's capped cluster): "std::bad_alloc", the arena's "Failed to allocate
+/// memory", and a thread constructor's "PosixThread" failure.
+pub fn out_of_resources(message: &str) -> bool {
+    ["bad_alloc", "Failed to allocate memory", "BFCArena::AllocateRawInternal", "PosixThread::PosixThread",
+     "pthread_create"]
+        .iter()
+        .any(|needle| message.contains(needle))
 }
 
 struct TerminateOnDrop<'a>(&'a RunOptions);

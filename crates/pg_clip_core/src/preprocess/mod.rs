@@ -220,7 +220,7 @@ pub fn preprocess(bytes: &[u8], limits: &Limits) -> Result<Vec<f32>> {
 
 /// Convenience wrapper around [`preprocess_into_stoppable`].
 pub fn preprocess_stoppable(bytes: &[u8], limits: &Limits, stop: StopProbe) -> Result<Vec<f32>> {
-    let mut out = vec![0f32; TENSOR_LEN];
+    let mut out = raster::filled(TENSOR_LEN, 0f32)?;
     preprocess_into_stoppable(bytes, limits, &mut out, stop)?;
     Ok(out)
 }

@@ -80,6 +80,12 @@ pub(super) fn check_pixels(width: u32, height: u32, limits: &Limits) -> Result<(
             limit: limits.max_pixels,
         });
     }
+    // The decoders' own buffers are not all fallible (zune-jpeg, image-webp): before one is asked for, the
+    // address space for the decoded raster (RGBA, 4 bytes a pixel) plus its working buffers must be there.
+    let reserve = (u64::from(width) * u64::from(height)).saturating_mul(4).saturating_add(4 << 20);
+    crate::headroom::ensure(usize::try_from(reserve).unwrap_or(usize::MAX)).map_err(|bytes| {
+        PreprocessError::OutOfMemory(format!("cannot reserve {} MiB to decode a {width}x{height} image", bytes >> 20))
+    })?;
     Ok(())
 }
 
@@ -115,6 +121,18 @@ pub(super) fn reserve_bytes(len: usize) -> Result<Vec<u8>> {
     let mut v = Vec::new();
     v.try_reserve_exact(len)
         .map_err(|_| PreprocessError::OutOfMemory(format!("cannot allocate {len} bytes")))?;
+    Ok(v)
+}
+
+/// `len` copies of `fill`, or OutOfMemory (never an abort) when memory is short: every buffer whose size
+/// depends on the image, and the fixed per-image ones, are taken this way, because under an address-space
+/// cap (or a full host) a failed Rust allocation aborts the backend and sends the server into recovery.
+pub(super) fn filled<T: Clone>(len: usize, fill: T) -> Result<Vec<T>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(len).map_err(|_| {
+        PreprocessError::OutOfMemory(format!("cannot allocate {} bytes", len.saturating_mul(size_of::<T>())))
+    })?;
+    v.resize(len, fill);
     Ok(v)
 }
 

@@ -43,10 +43,10 @@ pub(super) fn resize_and_crop(mut r: Raster, mode: PilMode, stop: StopProbe) -> 
     if (rw, rh) == (w, h) {
         // PIL's resize() returns a copy when the size already matches (and
         // does not premultiply): just crop.
-        return Ok((crop(&r, left, top), false));
+        return Ok((crop(&r, left, top)?, false));
     }
     match mode {
-        PilMode::P | PilMode::One => Ok((resize_nearest(&r, rw, rh, left, top), false)),
+        PilMode::P | PilMode::One => Ok((resize_nearest(&r, rw, rh, left, top)?, false)),
         PilMode::La | PilMode::Rgba => Ok((resize_bicubic(&mut r, rw, rh, left, top, true, stop)?, true)),
         PilMode::L | PilMode::Rgb | PilMode::Cmyk | PilMode::I16 => {
             Ok((resize_bicubic(&mut r, rw, rh, left, top, false, stop)?, false))
@@ -54,10 +54,10 @@ pub(super) fn resize_and_crop(mut r: Raster, mode: PilMode, stop: StopProbe) -> 
     }
 }
 
-pub(super) fn crop(r: &Raster, left: u64, top: u64) -> Vec<u8> {
+pub(super) fn crop(r: &Raster, left: u64, top: u64) -> Result<Vec<u8>> {
     let ch = r.channels;
     let row_bytes = r.width as usize * ch;
-    let mut out = Vec::with_capacity(PLANE * ch);
+    let mut out = reserve_bytes(PLANE * ch)?;
     for y in 0..IMAGE_SIZE {
         let start = (top as usize + y) * row_bytes + left as usize * ch;
         match r.data.get(start..start + IMAGE_SIZE * ch) {
@@ -65,7 +65,7 @@ pub(super) fn crop(r: &Raster, left: u64, top: u64) -> Vec<u8> {
             None => out.resize(out.len() + IMAGE_SIZE * ch, 0), // unreachable by construction
         }
     }
-    out
+    Ok(out)
 }
 
 /// Pillow's RGBA -> RGBa (and LA -> La): c = MULDIV255(c, a), alpha last.
@@ -113,7 +113,7 @@ pub(super) struct Coeffs {
 
 /// Pillow's precompute_coeffs for output positions [start, start + count): per position the first
 /// input index and the normalised double weights (`ksize` slots, the first `n` used).
-pub(super) fn pil_weights(in_size: u64, out_size: u64, start: u64, count: usize) -> (Vec<(usize, usize)>, Vec<f64>, usize) {
+pub(super) fn pil_weights(in_size: u64, out_size: u64, start: u64, count: usize) -> Result<(Vec<(usize, usize)>, Vec<f64>, usize)> {
     // precompute_coeffs(inSize, in0 = 0.f, in1 = (float)inSize, outSize, BICUBIC)
     let scale = f64::from(in_size as f32 - 0.0f32) / out_size as f64;
     let filterscale = scale.max(1.0);
@@ -121,8 +121,10 @@ pub(super) fn pil_weights(in_size: u64, out_size: u64, start: u64, count: usize)
     let ksize = support.ceil() as usize * 2 + 1;
     let ss = 1.0 / filterscale;
     let in_size_i = i64::try_from(in_size).unwrap_or(i64::MAX);
-    let mut bounds = Vec::with_capacity(count);
-    let mut k = vec![0f64; count * ksize];
+    // ksize grows with the downscale factor: ~145 taps per output position for an 8000 px side.
+    let mut bounds = filled(count, (0usize, 0usize))?;
+    bounds.clear();
+    let mut k = filled(count.saturating_mul(ksize), 0f64)?;
     for (i, w) in k.chunks_exact_mut(ksize).enumerate() {
         let xx = start + i as u64;
         let center = 0.0 + (xx as f64 + 0.5) * scale;
@@ -141,20 +143,18 @@ pub(super) fn pil_weights(in_size: u64, out_size: u64, start: u64, count: usize)
         }
         bounds.push((xmin as usize, n));
     }
-    (bounds, k, ksize)
+    Ok((bounds, k, ksize))
 }
 
-pub(super) fn pil_coeffs(in_size: u64, out_size: u64, start: u64, count: usize) -> Coeffs {
-    let (bounds, w, ksize) = pil_weights(in_size, out_size, start, count);
+pub(super) fn pil_coeffs(in_size: u64, out_size: u64, start: u64, count: usize) -> Result<Coeffs> {
+    let (bounds, w, ksize) = pil_weights(in_size, out_size, start, count)?;
     // normalize_coeffs_8bpc: round half away from zero via (int) cast
-    let k = w
-        .iter()
-        .map(|&wx| {
-            let scaled = wx * f64::from(1u32 << PRECISION_BITS);
-            if wx < 0.0 { (-0.5 + scaled) as i32 } else { (0.5 + scaled) as i32 }
-        })
-        .collect();
-    Coeffs { bounds, k, ksize }
+    let mut k = filled(w.len(), 0i32)?;
+    for (kx, &wx) in k.iter_mut().zip(&w) {
+        let scaled = wx * f64::from(1u32 << PRECISION_BITS);
+        *kx = if wx < 0.0 { (-0.5 + scaled) as i32 } else { (0.5 + scaled) as i32 };
+    }
+    Ok(Coeffs { bounds, k, ksize })
 }
 
 /// Pillow's resize of an 'I;16' image, then convert('RGB'): each pass sums in doubles with the
@@ -169,7 +169,7 @@ pub(super) fn resize_i16(r: &Raster, rw: u64, rh: u64, left: u64, top: u64, stop
         let v = if ss >= 0.0 { ss + 0.5 } else { ss - 0.5 } as i64;
         v.clamp(0, 65535) as u16
     };
-    let vert = (rh != h).then(|| pil_weights(h, rh, top, IMAGE_SIZE));
+    let vert = (rh != h).then(|| pil_weights(h, rh, top, IMAGE_SIZE)).transpose()?;
     let (y0, y1) = match &vert {
         Some((b, ..)) => {
             let first = b.first().map_or(0, |b| b.0);
@@ -182,7 +182,7 @@ pub(super) fn resize_i16(r: &Raster, rw: u64, rh: u64, left: u64, top: u64, stop
     let mut tmp: Vec<u16> = Vec::new();
     tmp.try_reserve_exact((y1 - y0) * IMAGE_SIZE)
         .map_err(|_| PreprocessError::OutOfMemory(format!("cannot allocate {} samples", (y1 - y0) * IMAGE_SIZE)))?;
-    let horiz = (rw != w).then(|| pil_weights(w, rw, left, IMAGE_SIZE));
+    let horiz = (rw != w).then(|| pil_weights(w, rw, left, IMAGE_SIZE)).transpose()?;
     let rows_per_check = (STOP_CHECK_PIXELS / wi.max(1)).max(1);
     for y in y0..y1 {
         if (y - y0) % rows_per_check == 0 {
@@ -242,11 +242,12 @@ pub(super) fn resample_horizontal_impl<const CH: usize, const N: usize>(
     y0: usize,
     y1: usize,
     c: &Coeffs,
-) -> Vec<u8> {
+    out: &mut [u8],
+) -> Result<()> {
     debug_assert_eq!(N, H_ROWS * CH);
     let out_w = c.bounds.len();
     let out_row = out_w * CH;
-    let mut out = vec![0u8; out_row * (y1 - y0)];
+    debug_assert_eq!(out.len(), out_row * (y1 - y0));
     let row_len = src_width * CH;
     // Only the source columns the coefficients touch.
     let x_lo = c.bounds.iter().map(|b| b.0).min().unwrap_or(0);
@@ -257,7 +258,7 @@ pub(super) fn resample_horizontal_impl<const CH: usize, const N: usize>(
         .max()
         .unwrap_or(0)
         .clamp(x_lo, src_width);
-    let mut block = vec![[0u8; N]; x_hi - x_lo];
+    let mut block = filled(x_hi - x_lo, [0u8; N])?;
     for (b, dst_rows) in out.chunks_mut(out_row * H_ROWS).enumerate() {
         let yb = y0 + b * H_ROWS;
         let rows = dst_rows.len() / out_row.max(1);
@@ -283,14 +284,14 @@ pub(super) fn resample_horizontal_impl<const CH: usize, const N: usize>(
             }
         }
     }
-    out
+    Ok(())
 }
 
 /// ImagingResampleVertical_8bpc; `src` rows start at source row `y_offset`.
 #[inline(always)]
-pub(super) fn resample_vertical_impl(src: &[u8], row_len: usize, y_offset: usize, c: &Coeffs) -> Vec<u8> {
-    let mut out = vec![0u8; row_len * c.bounds.len()];
-    let mut acc = vec![0i32; row_len];
+pub(super) fn resample_vertical_impl(src: &[u8], row_len: usize, y_offset: usize, c: &Coeffs) -> Result<Vec<u8>> {
+    let mut out = filled(row_len * c.bounds.len(), 0u8)?;
+    let mut acc = filled(row_len, 0i32)?;
     for (dst, (&(ymin, n), k)) in out
         .chunks_exact_mut(row_len)
         .zip(c.bounds.iter().zip(c.k.chunks_exact(c.ksize)))
@@ -309,7 +310,7 @@ pub(super) fn resample_vertical_impl(src: &[u8], row_len: usize, y_offset: usize
             *d = clip8(a);
         }
     }
-    out
+    Ok(out)
 }
 
 // The kernels are plain integer code; on x86-64 they are additionally compiled
@@ -324,13 +325,14 @@ pub(super) fn resample_horizontal_avx2<const CH: usize, const N: usize>(
     y0: usize,
     y1: usize,
     c: &Coeffs,
-) -> Vec<u8> {
-    resample_horizontal_impl::<CH, N>(src, src_width, y0, y1, c)
+    out: &mut [u8],
+) -> Result<()> {
+    resample_horizontal_impl::<CH, N>(src, src_width, y0, y1, c, out)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-pub(super) fn resample_vertical_avx2(src: &[u8], row_len: usize, y_offset: usize, c: &Coeffs) -> Vec<u8> {
+pub(super) fn resample_vertical_avx2(src: &[u8], row_len: usize, y_offset: usize, c: &Coeffs) -> Result<Vec<u8>> {
     resample_vertical_impl(src, row_len, y_offset, c)
 }
 
@@ -340,16 +342,17 @@ pub(super) fn resample_horizontal<const CH: usize, const N: usize>(
     y0: usize,
     y1: usize,
     c: &Coeffs,
-) -> Vec<u8> {
+    out: &mut [u8],
+) -> Result<()> {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports AVX2 (checked just above).
-        return unsafe { resample_horizontal_avx2::<CH, N>(src, src_width, y0, y1, c) };
+        return unsafe { resample_horizontal_avx2::<CH, N>(src, src_width, y0, y1, c, out) };
     }
-    resample_horizontal_impl::<CH, N>(src, src_width, y0, y1, c)
+    resample_horizontal_impl::<CH, N>(src, src_width, y0, y1, c, out)
 }
 
-pub(super) fn resample_vertical(src: &[u8], row_len: usize, y_offset: usize, c: &Coeffs) -> Vec<u8> {
+pub(super) fn resample_vertical(src: &[u8], row_len: usize, y_offset: usize, c: &Coeffs) -> Result<Vec<u8>> {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports AVX2 (checked just above).
@@ -372,7 +375,7 @@ pub(super) fn resize_bicubic(
     let (w, h) = (u64::from(r.width), u64::from(r.height));
     let ch = r.channels;
     // Vertical coefficients first: they tell which source rows are needed.
-    let vert = (rh != h).then(|| pil_coeffs(h, rh, top, IMAGE_SIZE));
+    let vert = (rh != h).then(|| pil_coeffs(h, rh, top, IMAGE_SIZE)).transpose()?;
     let (y0, y1) = match &vert {
         Some(c) => {
             let first = c.bounds.first().map_or(0, |b| b.0);
@@ -388,29 +391,32 @@ pub(super) fn resize_bicubic(
     }
     // Horizontal pass (or the integer column crop when the width is kept).
     let (tmp, tmp_w) = if rw != w {
-        let c = pil_coeffs(w, rw, left, IMAGE_SIZE);
+        let c = pil_coeffs(w, rw, left, IMAGE_SIZE)?;
         let src = &r.data;
         let wi = r.width as usize;
         // In bands of rows, with a stop check between them: on the largest allowed image this pass is
         // hundreds of milliseconds, and a cancel must not wait for it. Rows are independent, so the bands
         // give the same bytes as one pass.
         let band = (STOP_CHECK_PIXELS / wi.max(1)).max(H_ROWS) / H_ROWS * H_ROWS;
-        let mut t = reserve_bytes((y1 - y0) * IMAGE_SIZE * ch)?;
+        // Each band is written straight into its rows of `t` (no per-band buffer to allocate and copy).
+        let mut t = filled((y1 - y0) * IMAGE_SIZE * ch, 0u8)?;
+        let out_row = IMAGE_SIZE * ch;
         let mut ya = y0;
         while ya < y1 {
             check_stop(stop)?;
             let yb = (ya + band).min(y1);
-            t.extend_from_slice(&match ch {
-                1 => resample_horizontal::<1, { H_ROWS }>(src, wi, ya, yb, &c),
-                2 => resample_horizontal::<2, { 2 * H_ROWS }>(src, wi, ya, yb, &c),
-                3 => resample_horizontal::<3, { 3 * H_ROWS }>(src, wi, ya, yb, &c),
-                _ => resample_horizontal::<4, { 4 * H_ROWS }>(src, wi, ya, yb, &c),
-            });
+            let out = &mut t[(ya - y0) * out_row..(yb - y0) * out_row];
+            match ch {
+                1 => resample_horizontal::<1, { H_ROWS }>(src, wi, ya, yb, &c, out),
+                2 => resample_horizontal::<2, { 2 * H_ROWS }>(src, wi, ya, yb, &c, out),
+                3 => resample_horizontal::<3, { 3 * H_ROWS }>(src, wi, ya, yb, &c, out),
+                _ => resample_horizontal::<4, { 4 * H_ROWS }>(src, wi, ya, yb, &c, out),
+            }?;
             ya = yb;
         }
         (t, IMAGE_SIZE)
     } else {
-        let mut t = Vec::with_capacity((y1 - y0) * IMAGE_SIZE * ch);
+        let mut t = reserve_bytes((y1 - y0) * IMAGE_SIZE * ch)?;
         for row in r.data[y0 * row_len..y1 * row_len].chunks_exact(row_len) {
             t.extend_from_slice(&row[left as usize * ch..(left as usize + IMAGE_SIZE) * ch]);
         }
@@ -418,7 +424,7 @@ pub(super) fn resize_bicubic(
     };
     check_stop(stop)?;
     match &vert {
-        Some(c) => Ok(resample_vertical(&tmp, tmp_w * ch, y0, c)),
+        Some(c) => resample_vertical(&tmp, tmp_w * ch, y0, c),
         None => Ok(tmp),
     }
 }
@@ -453,17 +459,17 @@ pub(super) fn nearest_indices(n_in: u64, n_out: u64, start: u64) -> Vec<usize> {
     out
 }
 
-pub(super) fn resize_nearest(r: &Raster, rw: u64, rh: u64, left: u64, top: u64) -> Vec<u8> {
+pub(super) fn resize_nearest(r: &Raster, rw: u64, rh: u64, left: u64, top: u64) -> Result<Vec<u8>> {
     let ch = r.channels;
     let xs = nearest_indices(u64::from(r.width), rw, left);
     let ys = nearest_indices(u64::from(r.height), rh, top);
     let row_bytes = r.width as usize * ch;
-    let mut out = vec![0u8; PLANE * ch];
+    let mut out = filled(PLANE * ch, 0u8)?;
     for (dst_row, &y) in out.chunks_exact_mut(IMAGE_SIZE * ch).zip(&ys) {
         let src_row = &r.data[y * row_bytes..(y + 1) * row_bytes];
         for (dst, &x) in dst_row.chunks_exact_mut(ch).zip(&xs) {
             dst.copy_from_slice(&src_row[x * ch..(x + 1) * ch]);
         }
     }
-    out
+    Ok(out)
 }
