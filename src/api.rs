@@ -319,7 +319,24 @@ pub fn encoder(tower: Tower) -> Result<Arc<Encoder>, ClipError> {
         Tower::Image => settings::image_model_path(),
         Tower::Text => settings::text_model_path(),
     };
-    Ok(model::cached(tower, &model::resolve_path(&setting, &share_dir()), &settings::engine()?)?)
+    let loaded = model::cached(tower, &model::resolve_path(&setting, &share_dir()), &settings::engine()?);
+    log_onnxruntime();
+    Ok(loaded?)
+}
+
+/// What ONNX Runtime logged (from any of its threads) since the last call, written to the server log from
+/// the backend's own thread: warnings at LOG; errors at DEBUG1, since each also comes back as the status
+/// pg_clip raises as the ERROR.
+fn log_onnxruntime() {
+    #[cfg(feature = "onnxruntime")]
+    for (level, message) in pg_clip_core::onnxruntime::take_log() {
+        match level {
+            pg_clip_core::onnxruntime::LogLevel::Error | pg_clip_core::onnxruntime::LogLevel::Fatal => {
+                pgrx::debug1!("pg_clip: ONNX Runtime: {message}")
+            }
+            _ => pgrx::log!("pg_clip: ONNX Runtime: {message}"),
+        }
+    }
 }
 
 /// Per-call deadline from clip.timeout_ms; statement_timeout and cancel arrive as interrupts.
@@ -409,8 +426,9 @@ fn embed_present_images(items: &[Option<&[u8]>], fail_fast: bool) -> Result<Vec<
     let stop = deadline.stop_probe();
     for chunk in present.chunks(settings::max_batch_size()) {
         let prepare = |k: usize| preprocess_row(items[chunk[k]].unwrap_or_default(), &limits, &stop);
-        let round = inference::embed_rows(&encoder, chunk.len(), settings::threads(), fail_fast, &mut deadline.checkpoint(), &prepare)
-            .map_err(|e| deadline.inference_error(e))?;
+        let round = inference::embed_rows(&encoder, chunk.len(), settings::threads(), fail_fast, &mut deadline.checkpoint(), &prepare);
+        log_onnxruntime();
+        let round = round.map_err(|e| deadline.inference_error(e))?;
         // An image stopped in the middle of its decoding or resize is no rejection of that image: the
         // cancel or timeout that stopped it ends the call (check raises it), whatever the caller asked.
         if round.iter().any(|r| matches!(r, Row::Rejected(PreprocessError::Stopped))) {
@@ -453,8 +471,9 @@ pub fn embed_texts(items: &[Option<&str>]) -> Result<Vec<Option<Vec<f32>>>, Clip
             check_text(text)?;
             ids.extend_from_slice(&tok.tokenize(text));
         }
-        let rows = inference::embed_tokens(&encoder, &ids, settings::threads(), &mut deadline.checkpoint())
-            .map_err(|e| deadline.inference_error(e))?;
+        let rows = inference::embed_tokens(&encoder, &ids, settings::threads(), &mut deadline.checkpoint());
+        log_onnxruntime();
+        let rows = rows.map_err(|e| deadline.inference_error(e))?;
         for (&i, row) in chunk.iter().zip(rows) {
             out[i] = Some(row);
         }

@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use ort::environment::{Environment, ThreadManager};
+pub use ort::logging::LogLevel;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::session::{RunOptions, Session};
 use ort::value::{Tensor, TensorElementType, ValueType};
@@ -46,13 +47,19 @@ fn environment(library: &Path) -> Result<&'static Environment, String> {
         if !library.is_file() {
             return Err(format!("ONNX Runtime library \"{}\" does not exist", library.display()));
         }
-        // Logging off: ONNX Runtime would write warnings to the server's stderr behind elog's back.
+        // Its own logger would write coloured lines to the server's stderr behind elog's back, from any
+        // thread; ours queues them for the backend's thread to log (take_log).
         ort::init_from(library)
             .map_err(|e| format!("could not load ONNX Runtime from \"{}\": {e}", library.display()))?
             .with_name("pg_clip")
             .with_telemetry(false)
+            .with_logger(std::sync::Arc::new(queue_log))
             .build()
-            .map(|env| (library.to_path_buf(), env))
+            .map(|env| {
+                // A custom logger starts the environment at VERBOSE; only warnings and errors are wanted.
+                env.set_log_level(LogLevel::Warning);
+                (library.to_path_buf(), env)
+            })
             .map_err(|e| format!("could not start ONNX Runtime: {e}"))
     });
     match loaded {
@@ -64,6 +71,50 @@ fn environment(library: &Path) -> Result<&'static Environment, String> {
         )),
         Err(e) => Err(e.clone()),
     }
+}
+
+/// Messages ONNX Runtime logged since the backend last asked, oldest first, at most LOG_CAPACITY (the
+/// rest are counted in the last entry). Errors among them also come back to the caller as the failed
+/// call's status; warnings (a graph it could not fully optimise, say) only arrive this way.
+pub fn take_log() -> Vec<(LogLevel, String)> {
+    let mut q = LOG.lock().unwrap_or_else(|p| p.into_inner());
+    let mut out: Vec<(LogLevel, String)> = q.messages.drain(..).collect();
+    if q.dropped > 0 {
+        out.push((LogLevel::Warning, format!("{} more ONNX Runtime messages were dropped", q.dropped)));
+        q.dropped = 0;
+    }
+    out
+}
+
+const LOG_CAPACITY: usize = 32;
+const LOG_MESSAGE_BYTES: usize = 1024;
+
+struct LogQueue {
+    messages: Vec<(LogLevel, String)>,
+    dropped: usize,
+}
+
+static LOG: Mutex<LogQueue> = Mutex::new(LogQueue { messages: Vec::new(), dropped: 0 });
+
+/// ONNX Runtime's logging callback: any thread, possibly while memory is short (it logs a failed
+/// allocation before returning it as a status), so it never calls into Postgres, never panics, and
+/// allocates only fallibly: a message that cannot be stored is counted instead.
+fn queue_log(level: LogLevel, _category: &str, _id: &str, location: &str, message: &str) {
+    let Ok(mut q) = LOG.try_lock() else { return };
+    let text = message.get(..message.floor_char_boundary(LOG_MESSAGE_BYTES)).unwrap_or("");
+    let mut s = String::new();
+    let stored = q.messages.len() < LOG_CAPACITY
+        && q.messages.try_reserve(1).is_ok()
+        && s.try_reserve(text.len() + location.len().min(200) + 3).is_ok();
+    if !stored {
+        q.dropped = q.dropped.saturating_add(1);
+        return;
+    }
+    s.push_str(text);
+    s.push_str(" (");
+    s.push_str(location.get(..location.floor_char_boundary(200)).unwrap_or(""));
+    s.push(')');
+    q.messages.push((level, s));
 }
 
 /// ONNX Runtime's intra-op workers, created the way the rest of pg_clip creates threads.
