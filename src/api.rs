@@ -325,17 +325,12 @@ pub fn encoder(tower: Tower) -> Result<Arc<Encoder>, ClipError> {
 }
 
 /// What ONNX Runtime logged (from any of its threads) since the last call, written to the server log from
-/// the backend's own thread: warnings at LOG; errors at DEBUG1, since each also comes back as the status
-/// pg_clip raises as the ERROR.
+/// the backend's own thread at DEBUG1: its errors also come back as the status pg_clip raises as the
+/// ERROR, and its warnings are chatter every backend would repeat on its first use (device discovery).
 fn log_onnxruntime() {
     #[cfg(feature = "onnxruntime")]
     for (level, message) in pg_clip_core::onnxruntime::take_log() {
-        match level {
-            pg_clip_core::onnxruntime::LogLevel::Error | pg_clip_core::onnxruntime::LogLevel::Fatal => {
-                pgrx::debug1!("pg_clip: ONNX Runtime: {message}")
-            }
-            _ => pgrx::log!("pg_clip: ONNX Runtime: {message}"),
-        }
+        pgrx::debug1!("pg_clip: ONNX Runtime ({level:?}): {message}");
     }
 }
 

@@ -46,6 +46,20 @@ pub fn for_passes(threads: usize, model_bytes: u64) -> usize {
     BASE.saturating_add(per_thread(model_bytes).saturating_mul(threads.max(1)))
 }
 
+/// An ONNX Runtime pass is one tensor of up to 32 rows, not a row per thread: the reserve grows with the
+/// rows (its arena holds every row's activations at once; ~7 MiB a row for the full-size image tower, a
+/// 48th of the file), and a `std::bad_alloc` inside its thread pool is not always caught (measured: a
+/// `terminate called after throwing ... bad_alloc` abort under a 356 MiB cap with an 18 MiB reserve).
+pub fn for_onnxruntime_pass(rows: usize, model_bytes: u64) -> usize {
+    let per_row = usize::try_from(model_bytes / 48).unwrap_or(usize::MAX / 64).max(1 << 20);
+    BASE.saturating_add(per_row.saturating_mul(rows.max(1)))
+}
+
+/// Address space a new thread takes under RLIMIT_AS: its stack (8 MiB) and a share of its malloc arena.
+/// (A fresh glibc arena reserves 64 MiB, but the arenas are shared once there are 8 per core; counting
+/// all of it refused loads that fit at half the cap.)
+pub const THREAD_SPACE: usize = 16 << 20;
+
 /// The reserve for loading a model file of `file_bytes`: the bytes, the parsed graph and the packed plan
 /// are alive together for a moment.
 pub fn for_load(file_bytes: u64) -> usize {

@@ -85,16 +85,15 @@ pub fn embed_rows<E: Send>(
     checkpoint: Checkpoint,
     prepare: &(dyn Fn(usize) -> Result<Input, E> + Sync),
 ) -> Result<Vec<Row<E>>, InferenceError> {
-    let busy = match &encoder.plan {
+    let reserve = match &encoder.plan {
         #[cfg(feature = "onnxruntime")]
-        crate::model::Plan::Onnxruntime(model) => model.threads.max(threads),
-        _ => threads.min(n.max(1)),
+        crate::model::Plan::Onnxruntime(_) => {
+            crate::headroom::for_onnxruntime_pass(n.min(ORT_MAX_ROWS), encoder.identity.bytes)
+        }
+        _ => crate::headroom::for_passes(threads.min(n.max(1)), encoder.identity.bytes),
     };
-    crate::headroom::ensure(crate::headroom::for_passes(busy, encoder.identity.bytes)).map_err(|bytes| {
-        InferenceError::OutOfMemory(format!(
-            "cannot reserve {} MiB of address space for the forward passes on {busy} thread(s)",
-            bytes >> 20
-        ))
+    crate::headroom::ensure(reserve).map_err(|bytes| {
+        InferenceError::OutOfMemory(format!("cannot reserve {} MiB of address space for the forward passes", bytes >> 20))
     })?;
     #[cfg(feature = "onnxruntime")]
     if let crate::model::Plan::Onnxruntime(model) = &encoder.plan {

@@ -178,7 +178,14 @@ pub fn load(tower: Tower, path: &Path) -> Result<Encoder, ModelError> {
 pub fn load_with(tower: Tower, path: &Path, engine: &Engine) -> Result<Encoder, ModelError> {
     let started = Instant::now();
     if let Ok(meta) = std::fs::metadata(path) {
-        crate::headroom::ensure(crate::headroom::for_load(meta.len())).map_err(|bytes| ModelError::Resources {
+        // ONNX Runtime also starts its intra-op threads (and pg_clip a helper per pass) for the session.
+        let threads = match engine {
+            Engine::Tract => 0,
+            Engine::Onnxruntime { threads, .. } => threads + 1,
+        };
+        let reserve = crate::headroom::for_load(meta.len())
+            .saturating_add(threads.saturating_mul(crate::headroom::THREAD_SPACE));
+        crate::headroom::ensure(reserve).map_err(|bytes| ModelError::Resources {
             tower,
             reason: format!("cannot reserve {} MiB of address space to load \"{}\"", bytes >> 20, path.display()),
         })?;
