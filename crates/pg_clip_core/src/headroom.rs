@@ -17,17 +17,23 @@ pub const BASE: usize = 16 << 20;
 /// ViT-B/32 image tower (335 MiB of f32 weights) holds ~25 MiB of activations per row in tract (README,
 /// clip.max_batch_size), about a twelfth; at least 1 MiB.
 pub fn per_thread(model_bytes: u64) -> usize {
-    usize::try_from(model_bytes / 12).unwrap_or(usize::MAX / 64).max(1 << 20)
+    model_share(model_bytes, 12)
+}
+
+/// `model_bytes / divisor`, at least 1 MiB.
+fn model_share(model_bytes: u64, divisor: u64) -> usize {
+    usize::try_from(model_bytes / divisor).unwrap_or(usize::MAX / 64).max(1 << 20)
 }
 
 /// `Ok` when `bytes` of address space can be had right now, else `Err` with the amount.
 pub fn ensure(bytes: usize) -> Result<(), usize> {
     // SAFETY: a fresh anonymous mapping nothing else refers to, unmapped before returning; PROT_NONE and
     // MAP_NORESERVE, so it costs no memory or swap, only the address-space accounting being asked about.
+    let len = bytes.max(1);
     unsafe {
         let p = libc::mmap(
             std::ptr::null_mut(),
-            bytes.max(1),
+            len,
             libc::PROT_NONE,
             libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
             -1,
@@ -36,7 +42,7 @@ pub fn ensure(bytes: usize) -> Result<(), usize> {
         if p == libc::MAP_FAILED {
             return Err(bytes);
         }
-        libc::munmap(p, bytes.max(1));
+        libc::munmap(p, len);
     }
     Ok(())
 }
@@ -51,8 +57,7 @@ pub fn for_passes(threads: usize, model_bytes: u64) -> usize {
 /// 48th of the file), and a `std::bad_alloc` inside its thread pool is not always caught (measured: a
 /// `terminate called after throwing ... bad_alloc` abort under a 356 MiB cap with an 18 MiB reserve).
 pub fn for_onnxruntime_pass(rows: usize, model_bytes: u64) -> usize {
-    let per_row = usize::try_from(model_bytes / 48).unwrap_or(usize::MAX / 64).max(1 << 20);
-    BASE.saturating_add(per_row.saturating_mul(rows.max(1)))
+    BASE.saturating_add(model_share(model_bytes, 48).saturating_mul(rows.max(1)))
 }
 
 /// Address space a new thread takes under RLIMIT_AS: its stack (8 MiB) and a share of its malloc arena.

@@ -118,9 +118,15 @@ pub(super) fn alloc_bytes(len: u64) -> Result<Vec<u8>> {
 
 /// An empty buffer with room for `len` bytes, or OutOfMemory (never an abort) when memory is short.
 pub(super) fn reserve_bytes(len: usize) -> Result<Vec<u8>> {
+    reserved(len)
+}
+
+/// An empty Vec with room for `len` elements, or OutOfMemory (never an abort) when memory is short.
+pub(super) fn reserved<T>(len: usize) -> Result<Vec<T>> {
     let mut v = Vec::new();
-    v.try_reserve_exact(len)
-        .map_err(|_| PreprocessError::OutOfMemory(format!("cannot allocate {len} bytes")))?;
+    v.try_reserve_exact(len).map_err(|_| {
+        PreprocessError::OutOfMemory(format!("cannot allocate {} bytes", len.saturating_mul(size_of::<T>())))
+    })?;
     Ok(v)
 }
 
@@ -128,10 +134,7 @@ pub(super) fn reserve_bytes(len: usize) -> Result<Vec<u8>> {
 /// depends on the image, and the fixed per-image ones, are taken this way, because under an address-space
 /// cap (or a full host) a failed Rust allocation aborts the backend and sends the server into recovery.
 pub(super) fn filled<T: Clone>(len: usize, fill: T) -> Result<Vec<T>> {
-    let mut v = Vec::new();
-    v.try_reserve_exact(len).map_err(|_| {
-        PreprocessError::OutOfMemory(format!("cannot allocate {} bytes", len.saturating_mul(size_of::<T>())))
-    })?;
+    let mut v = reserved(len)?;
     v.resize(len, fill);
     Ok(v)
 }

@@ -122,8 +122,7 @@ pub(super) fn pil_weights(in_size: u64, out_size: u64, start: u64, count: usize)
     let ss = 1.0 / filterscale;
     let in_size_i = i64::try_from(in_size).unwrap_or(i64::MAX);
     // ksize grows with the downscale factor: ~145 taps per output position for an 8000 px side.
-    let mut bounds = filled(count, (0usize, 0usize))?;
-    bounds.clear();
+    let mut bounds = reserved(count)?;
     let mut k = filled(count.saturating_mul(ksize), 0f64)?;
     for (i, w) in k.chunks_exact_mut(ksize).enumerate() {
         let xx = start + i as u64;
